@@ -1,0 +1,73 @@
+# xenha — highly available Xen domains on DRBD-replicated LVM, run by Pacemaker.
+# The two commands a newcomer needs (README.md): `make demo` and `make test`.
+
+PYTHON    ?= /usr/bin/python3
+PREFIX    ?= /usr/local
+DESTDIR   ?=
+OCF_ROOT  ?= /usr/lib/ocf
+PYLIBDIR  ?= $(PREFIX)/lib/xenha
+SBINDIR   ?= $(PREFIX)/sbin
+PROVIDER_DIR = $(OCF_ROOT)/resource.d/xenha
+SIMBINDIR = $(PYLIBDIR)/sim-bin
+
+AGENTS    = xen-domain
+# simulated tool name : module providing main()
+SIM_TOOLS = xl:xenha.sim.xl xenha-sim-ssh:xenha.sim.transport
+
+BUILD     = build
+STAGE     = $(BUILD)/stage
+VENV      = .venv
+PYTEST_ARGS ?=
+
+.PHONY: all demo test bench install deps venv stage clean
+
+all: stage
+
+deps:
+	scripts/install-debian-packages
+
+venv: $(VENV)/.stamp
+$(VENV)/.stamp: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $@
+
+install:
+	install -d $(DESTDIR)$(PYLIBDIR) $(DESTDIR)$(PROVIDER_DIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(SIMBINDIR)
+	rm -rf $(DESTDIR)$(PYLIBDIR)/xenha
+	cd lib && find xenha -name '*.py' | while read -r f; do \
+		install -D -m 0644 "$$f" "$(abspath $(DESTDIR))$(PYLIBDIR)/$$f"; done
+	$(PYTHON) -m compileall -q -d $(PYLIBDIR)/xenha $(DESTDIR)$(PYLIBDIR)/xenha
+	for agent in $(AGENTS); do \
+		sed -e 's|@PYTHON@|$(PYTHON)|g' -e 's|@PYLIBDIR@|$(PYLIBDIR)|g' agents/$$agent.in \
+			> $(DESTDIR)$(PROVIDER_DIR)/$$agent; \
+		chmod 0755 $(DESTDIR)$(PROVIDER_DIR)/$$agent; done
+	sed -e 's|@PYTHON@|$(PYTHON)|g' -e 's|@PYLIBDIR@|$(PYLIBDIR)|g' bin/xenha.in > $(DESTDIR)$(SBINDIR)/xenha
+	chmod 0755 $(DESTDIR)$(SBINDIR)/xenha
+	for spec in $(SIM_TOOLS); do tool=$${spec%%:*}; module=$${spec#*:}; \
+		sed -e 's|@PYTHON@|$(PYTHON)|g' -e 's|@PYLIBDIR@|$(PYLIBDIR)|g' \
+			-e "s|@TOOL@|$$tool|g" -e "s|@MODULE@|$$module|g" bin/sim-tool.in \
+			> $(DESTDIR)$(SIMBINDIR)/$$tool; \
+		chmod 0755 $(DESTDIR)$(SIMBINDIR)/$$tool; done
+
+# A complete install tree under build/stage, used by tests, demo and bench through
+# scripts/with-staged-install (the host's /usr is never written).
+stage:
+	rm -rf $(STAGE)
+	$(MAKE) --no-print-directory install DESTDIR=$(abspath $(STAGE))
+
+demo: deps stage
+	scripts/with-staged-install $(STAGE) $(SBINDIR)/xenha demo
+
+test: deps venv stage
+	scripts/with-staged-install $(STAGE) env XENHA_STAGED=1 XENHA_SBINDIR=$(SBINDIR) \
+		XENHA_SIMBINDIR=$(SIMBINDIR) XENHA_PROVIDER_DIR=$(PROVIDER_DIR) \
+		$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+bench: deps venv stage
+	scripts/with-staged-install $(STAGE) env XENHA_SIMBINDIR=$(SIMBINDIR) \
+		XENHA_PROVIDER_DIR=$(PROVIDER_DIR) $(VENV)/bin/python -m xenha.bench
+
+clean:
+	rm -rf $(BUILD) $(VENV) lib/xenha.egg-info
+	find lib tests -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,72 @@
+"""The process behind a simulated domain: a guest that keeps a little "memory".
+
+argv: STATE_DIR DOMID [--paused]
+
+The guest counts ticks and writes `boot_id` and `ticks` to `domains/<id>.mem`, so a live
+migration that carries the memory over is visible (same boot_id, ticks keep growing) and
+a restart is too (new boot_id, ticks from 0). Signals play the hypervisor's requests:
+SIGTERM is a shutdown request (ACPI or PV), SIGUSR1 a reboot request, SIGSTOP/SIGCONT
+pause and unpause. How the guest answers a shutdown request comes from the host's
+`guest-shutdown` fault: normally it powers off at once; `slow:N` takes N seconds;
+`ignore` never does. Killing the process is a crash.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+import uuid
+
+from xenha.sim.xl_state import SIGSTOP, SimHost, read_kv, write_atomic, write_kv
+
+TICK_SECONDS = 0.5
+
+
+class Guest:
+    def __init__(self, root: str, domid: int):
+        self.host = SimHost(root)
+        self.domid = domid
+        self.mem_path = os.path.join(root, "domains", f"{domid}.mem")
+        self.exit_path = os.path.join(root, "domains", f"{domid}.exit")
+        memory = read_kv(self.mem_path)
+        self.boot_id = memory.get("boot_id") or uuid.uuid4().hex
+        self.ticks = int(memory.get("ticks") or 0)
+        self.leaving = None
+
+    def request(self, reason: str) -> None:
+        behaviour = self.host.fault("guest-shutdown")
+        if behaviour == "ignore":
+            return
+        delay = float(behaviour.split(":", 1)[1]) if behaviour.startswith("slow:") else 0.0
+        self.leaving = (reason, time.monotonic() + delay)
+
+    def save(self) -> None:
+        write_atomic(self.mem_path, f"boot_id={self.boot_id}\nticks={self.ticks}\n")
+
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, lambda *_: self.request("poweroff"))
+        signal.signal(signal.SIGUSR1, lambda *_: self.request("reboot"))
+        self.save()
+        while True:
+            if self.leaving and time.monotonic() >= self.leaving[1]:
+                write_kv(self.exit_path, {"reason": self.leaving[0]})
+                return 0
+            time.sleep(TICK_SECONDS)
+            self.ticks += 1
+            try:
+                self.save()
+            except OSError:
+                return 1  # the host's state is gone (cleanup): the guest dies with it
+
+
+def main() -> int:
+    root, domid = sys.argv[1], int(sys.argv[2])
+    if "--paused" in sys.argv[3:]:
+        os.kill(os.getpid(), SIGSTOP)
+    return Guest(root, domid).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,138 @@
+"""The `xl` toolstack (Xen 4.x): argv building, timeouts, parsing, typed errors.
+
+`xl`'s exit codes are not OCF codes and do not distinguish "no such domain" from "the
+toolstack failed" (`xl list DOM` exits 1 for both), so nothing here passes an exit
+code on: listings are parsed from the whole-host table (one call also shows the
+`NAME--incoming`/`NAME--migratedaway` copies of a migration), and every other command
+either succeeds or raises `XlError` carrying xl's own words.
+"""
+
+from __future__ import annotations
+
+from xenha.hypervisor import domain as dom
+from xenha.tools import runner
+
+HEADER_FIELDS = ("Name", "ID", "Mem", "VCPUs", "State", "Time(s)")
+
+
+class XlError(Exception):
+    """xl failed or answered something we cannot read: the truth is unknown."""
+
+    def __init__(self, message: str, result: runner.CommandResult | None = None):
+        super().__init__(message)
+        self.result = result
+
+
+def parse_list(text: str) -> list[dom.Domain]:
+    """Parse the `xl list` table (header checked; columns split on whitespace).
+
+    The header contains tabs (`...VCPUs\\tState\\tTime(s)`), so rows are split on any
+    whitespace, from the right: a name is everything before the last five columns.
+    """
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines:
+        raise XlError("xl list printed nothing")
+    if tuple(lines[0].split()) != HEADER_FIELDS:
+        raise XlError(f"xl list printed an unknown header: {lines[0].strip()!r}")
+    domains = []
+    for line in lines[1:]:
+        fields = line.split()
+        if len(fields) < 6:
+            raise XlError(f"xl list printed an unreadable row: {line.strip()!r}")
+        name = " ".join(fields[:-5])
+        try:
+            domains.append(dom.Domain(name, int(fields[-5]), int(fields[-4]), int(fields[-3]),
+                                      fields[-2], float(fields[-1])))
+        except ValueError as bad:
+            raise XlError(f"xl list printed an unreadable row: {line.strip()!r} ({bad})") from None
+    return domains
+
+
+def parse_info(text: str) -> dict:
+    """Parse `xl info`: `key : value` lines."""
+    info = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            info[key.strip()] = value.strip()
+    return info
+
+
+def classify_migration(result: runner.CommandResult) -> str:
+    """What a finished `xl migrate` means for the domain (see `hypervisor.domain`).
+
+    xl prints on stderr which side of the point of no return it failed on:
+    before GO the source resumes; after GO ("failed during final handshake") the
+    domain's state is undefined and may exist on both hosts. A killed `xl migrate`
+    (timeout) is undefined too.
+    """
+    text = result.stderr
+    if result.timed_out:
+        return dom.FAILED_UNDEFINED
+    if result.returncode == 0:
+        return dom.MIGRATED
+    if "failed during final handshake" in text or "Domain state is now undefined" in text:
+        return dom.FAILED_UNDEFINED
+    if ("resuming at sender" in text or "problems at target" in text
+            or "failed to suspend at sender" in text):
+        return dom.FAILED_SOURCE_RESUMED
+    return dom.FAILED_OTHER
+
+
+class Xl:
+    """The xl driver: every call bounded by a timeout, every failure an XlError."""
+
+    def __init__(self, binary: str = "xl", env=None):
+        self.binary = binary
+        self.env = env
+
+    def installed(self) -> bool:
+        path = None if self.env is None else self.env.get("PATH", "")
+        return runner.which(self.binary, path) is not None
+
+    def _run(self, args, timeout: float, stdin: bytes | None = None) -> runner.CommandResult:
+        return runner.run([self.binary, *args], timeout, env=self.env, stdin=stdin)
+
+    def _checked(self, args, timeout: float) -> runner.CommandResult:
+        result = self._run(args, timeout)
+        if not result.ok:
+            raise XlError(result.describe(), result)
+        return result
+
+    def list_domains(self, timeout: float) -> list[dom.Domain]:
+        result = self._checked(["list"], timeout)
+        return parse_list(result.stdout)
+
+    def presence(self, name: str, timeout: float) -> dom.DomainPresence:
+        return dom.DomainPresence(name, self.list_domains(timeout))
+
+    def info(self, timeout: float) -> dict:
+        return parse_info(self._checked(["info"], timeout).stdout)
+
+    def create(self, config: str, name: str, timeout: float, paused: bool = False) -> runner.CommandResult:
+        # `key=value` arguments are appended to the config: the domain gets the name we monitor.
+        args = ["create"] + (["-p"] if paused else []) + [config, f'name="{name}"']
+        return self._checked(args, timeout)
+
+    def shutdown(self, name: str, timeout: float, acpi_fallback: bool = False) -> runner.CommandResult:
+        return self._checked(["shutdown"] + (["-F"] if acpi_fallback else []) + [name], timeout)
+
+    def trigger_power(self, name: str, timeout: float) -> runner.CommandResult:
+        return self._checked(["trigger", name, "power"], timeout)
+
+    def destroy(self, name: str, timeout: float) -> runner.CommandResult:
+        return self._checked(["destroy", name], timeout)
+
+    def unpause(self, name: str, timeout: float) -> runner.CommandResult:
+        return self._checked(["unpause", name], timeout)
+
+    def migrate(self, name: str, host: str, transport: str | None, timeout: float):
+        """Live-migrate `name` to `host`; returns (outcome, CommandResult).
+
+        `transport` replaces ssh (`xl migrate -s`); None keeps xl's default ssh.
+        """
+        args = ["migrate"]
+        if transport is not None:
+            args += ["-s", transport]
+        result = self._run(args + [name, host], timeout)
+        return classify_migration(result), result
