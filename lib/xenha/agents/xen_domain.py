@@ -215,7 +215,7 @@ class XenDomainAgent(ResourceAgent):
         if not presence.absent or self.record.read().get("name") != name:
             return presence
         for pause in VANISHED_RECHECKS:
-            if not self.deadline.sleep(pause, reserve=LIST_TIMEOUT):
+            if not self.deadline.sleep(pause, reserve=self.step_reserve):
                 break
             presence = self.observe(name)
             if not presence.absent:
@@ -258,9 +258,9 @@ class XenDomainAgent(ResourceAgent):
         self.remember(name)
         self.log.info(f"creating domain {name} from {config.path}")
         try:
-            self.xl.create(config.path, name, self.deadline.timeout(reserve=LIST_TIMEOUT))
+            self.xl.create(config.path, name, self.deadline.timeout(reserve=self.step_reserve))
         except XlError as error:
-            raise OcfError(codes.ERR_GENERIC, f"xl create failed: {error}") from None
+            raise OcfError(codes.ERR_GENERIC, str(error)) from None
         self.wait_until_running(name)
         self.log.info(f"domain {name} is running")
         return codes.SUCCESS
@@ -272,7 +272,7 @@ class XenDomainAgent(ResourceAgent):
             main = presence.main
             if main is not None and main.state in (dom.CRASHED, dom.SHUTDOWN, dom.DYING):
                 raise OcfError(codes.ERR_GENERIC, f"domain {name} failed while starting: {presence.describe()}")
-            if not self.deadline.sleep(pause, reserve=LIST_TIMEOUT):
+            if not self.deadline.sleep(pause, reserve=self.step_reserve):
                 raise OcfError(codes.ERR_GENERIC, f"domain {name} did not come up in time: {presence.describe()}")
             pause = min(pause * 2, 1.0)
             presence = self.observe(name)
@@ -301,7 +301,7 @@ class XenDomainAgent(ResourceAgent):
                         self.xl.destroy(copy.name, self.deadline.timeout(LIST_TIMEOUT))
                     except XlError as error:
                         self.log.warning(f"xl destroy {copy.name} failed: {error}")
-            if not self.deadline.sleep(pause, reserve=LIST_TIMEOUT):
+            if not self.deadline.sleep(pause, reserve=self.step_reserve):
                 break
             pause = min(pause * 2, 1.0)
             presence = self.observe(name)
@@ -310,6 +310,12 @@ class XenDomainAgent(ResourceAgent):
         self.record.remove()
         self.log.info(f"domain {name} stopped")
         return codes.SUCCESS
+
+    @property
+    def step_reserve(self) -> float:
+        """Time kept back for one more listing and the answer: 10% of the operation's
+        timeout, between 1 and LIST_TIMEOUT seconds."""
+        return min(LIST_TIMEOUT, max(1.0, 0.1 * self.deadline.total))
 
     def destroy_reserve(self) -> float:
         """Seconds kept back from a stop for `xl destroy` and the final check."""
@@ -361,7 +367,7 @@ class XenDomainAgent(ResourceAgent):
         if self.params.migration_preflight:
             self.preflight(name, target, address, transport)
         self.log.info(f"migrating {name} to {target} ({address})")
-        outcome, result = self.xl.migrate(name, address, transport, self.deadline.timeout(reserve=LIST_TIMEOUT))
+        outcome, result = self.xl.migrate(name, address, transport, self.deadline.timeout(reserve=self.step_reserve))
         xl_said = runner.last_line(result.stderr) or result.describe()
         if outcome == dom.MIGRATED:
             self.record.remove()
@@ -370,9 +376,10 @@ class XenDomainAgent(ResourceAgent):
         self.log.error(f"xl migrate failed: {result.describe()}\n{result.stderr}")
         after = self.observe(name)
         if outcome == dom.FAILED_UNDEFINED:
+            what = (f"xl migrate to {target} timed out" if result.timed_out
+                    else f"migration to {target} failed in the final handshake")
             raise OcfError(codes.ERR_GENERIC,
-                           f"migration to {target} failed in the final handshake, state undefined "
-                           f"(here: {short_presence(after)}): {xl_said}")
+                           f"{what}, state undefined (here: {short_presence(after)}): {xl_said}")
         if after.running:
             raise OcfError(codes.ERR_GENERIC,
                            f"migration to {target} failed before the point of no return, {name} "
@@ -400,7 +407,7 @@ class XenDomainAgent(ResourceAgent):
         from xenha.tools.xl import parse_list
 
         command = f"{transport} {address} xl list"
-        result = runner.run(["sh", "-c", command], self.deadline.timeout(30.0, reserve=LIST_TIMEOUT))
+        result = runner.run(["sh", "-c", command], self.deadline.timeout(30.0, reserve=self.step_reserve))
         if not result.ok:
             raise OcfError(codes.ERR_GENERIC, f"preflight: cannot reach xl on {target}: {result.describe()}")
         try:
@@ -423,7 +430,7 @@ class XenDomainAgent(ResourceAgent):
                 if waited_without_copy >= ARRIVAL_GRACE:
                     break
                 waited_without_copy += pause
-            if not self.deadline.sleep(pause, reserve=LIST_TIMEOUT):
+            if not self.deadline.sleep(pause, reserve=self.step_reserve):
                 break
             presence = self.observe(name)
         if not presence.running:
@@ -455,7 +462,7 @@ class XenDomainAgent(ResourceAgent):
 def short_presence(presence: dom.DomainPresence) -> str:
     if presence.absent:
         return "no copy"
-    return ", ".join(f"{d.name} {d.state}" for d in presence.copies())
+    return ", ".join(f"{d.name} {'running' if d.active else d.state}" for d in presence.copies())
 
 
 def not_running_reason(presence: dom.DomainPresence) -> str:

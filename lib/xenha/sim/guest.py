@@ -48,6 +48,8 @@ class Guest:
     def run(self) -> int:
         signal.signal(signal.SIGTERM, lambda *_: self.request("poweroff"))
         signal.signal(signal.SIGUSR1, lambda *_: self.request("reboot"))
+        # xl spawned us with these blocked; requests sent meanwhile are delivered now.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGUSR1})
         self.save()
         while True:
             if self.leaving and time.monotonic() >= self.leaving[1]:

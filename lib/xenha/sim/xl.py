@@ -65,15 +65,25 @@ def err(text: str) -> None:
 
 
 # --- command line ------------------------------------------------------------------
-def getopt(args, short: str, long_map=None):
-    """xl's option parsing: clustered short options, `--long[=value]`, stops at the
-    first positional. Unknown option: ``option `X' not supported.``, exit 2."""
+def getopt(args, short: str, long_map=None, permute: bool = True):
+    """xl's option parsing (getopt_long): clustered short options, `--long[=value]`;
+    options may follow positionals (GNU permutation) except with `permute=False`, which
+    stops at the first positional like xl's global "+vftNT". Unknown option:
+    ``option `X' not supported.``, exit 2."""
     long_map = long_map or {}
-    opts, rest = [], list(args)
-    while rest and rest[0].startswith("-") and rest[0] != "-":
+    opts, positional, rest = [], [], list(args)
+    while rest:
         arg = rest.pop(0)
         if arg == "--":
+            positional.extend(rest)
             break
+        if not arg.startswith("-") or arg == "-":
+            if not permute:
+                positional.append(arg)
+                positional.extend(rest)
+                break
+            positional.append(arg)
+            continue
         if arg.startswith("--"):
             name, eq, value = arg[2:].partition("=")
             if name == "help":
@@ -92,7 +102,7 @@ def getopt(args, short: str, long_map=None):
         while i < len(arg):
             letter = arg[i]
             pos = (short + "h").find(letter)
-            if pos < 0:
+            if pos < 0 or letter == ":":
                 raise Exit(2, f"option `{letter}' not supported.")
             if pos + 1 < len(short) and short[pos + 1] == ":":
                 value = arg[i + 1:] or (rest.pop(0) if rest else None)
@@ -102,7 +112,7 @@ def getopt(args, short: str, long_map=None):
                 break
             opts.append((letter, None))
             i += 1
-    return opts, rest
+    return opts, positional
 
 
 def require(command: str, positional, count: int) -> None:
@@ -140,7 +150,10 @@ def spawn_guest(host: SimHost, domid: int, paused: bool) -> tuple[int, str]:
     code = f"import sys; sys.path.insert(0, {lib!r}); from xenha.sim.guest import main; sys.exit(main())"
     argv = [sys.executable, "-IS", "-c", code, host.root, str(domid)] + (["--paused"] if paused else [])
     actions = [(os.POSIX_SPAWN_OPEN, fd, os.devnull, os.O_RDWR, 0) for fd in (0, 1, 2)]
-    pid = os.posix_spawn(sys.executable, argv, dict(os.environ), file_actions=actions, setsid=True)
+    # Requests (SIGTERM, SIGUSR1) stay pending until the guest has installed its handlers,
+    # as a real guest's shutdown request waits in xenstore until its driver is up.
+    pid = os.posix_spawn(sys.executable, argv, dict(os.environ), file_actions=actions, setsid=True,
+                         setsigmask=(st.SIGTERM, st.SIGUSR1))
     # Wait until the guest exists (and, when asked to start paused, has stopped itself:
     # an unpause must never race ahead of the pause). Init reaps it when it dies.
     for _ in range(1000):
@@ -506,7 +519,7 @@ COMMANDS = {
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
-        global_opts, rest = getopt(argv, "vftNT")
+        global_opts, rest = getopt(argv, "vftNT", permute=False)
     except Exit:
         err("unknown global option")
         return 1

@@ -53,12 +53,14 @@ class CommandResult:
         return self.returncode == 0 and not self.timed_out
 
     def describe(self) -> str:
-        """A one-line account for logs and exit reasons."""
-        cmd = " ".join(self.argv)
+        """A one-line account for exit reasons: command word(s), outcome, the tool's last
+        words (full argv belongs in logs; exit reasons keep 128 characters)."""
+        words = [os.path.basename(self.argv[0])] + [a for a in self.argv[1:2] if not a.startswith("-")]
+        cmd = " ".join(words)
         if self.timed_out:
-            return f"'{cmd}' timed out after {self.duration:.1f}s"
+            return f"{cmd} timed out after {self.duration:.1f}s"
         detail = last_line(self.stderr) or last_line(self.stdout)
-        text = f"'{cmd}' exited with {self.returncode}"
+        text = f"{cmd} exited with {self.returncode}"
         return f"{text}: {detail}" if detail else text
 
     def __repr__(self) -> str:

@@ -253,6 +253,7 @@ def parse_disk_spec(spec: str, path: str = "<config>") -> DiskSpec:
     positional = []
     rest = spec
     while rest:
+        rest = rest.lstrip()
         if rest.startswith("target="):
             values["target"] = rest[len("target="):]
             break

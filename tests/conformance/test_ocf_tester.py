@@ -1,0 +1,68 @@
+"""resource-agents' ocf-tester against the installed agents, on the simulated xl.
+
+How its meta-data step is handled: ocf-tester pipes meta-data through
+`xmllint --valid` with resource-agents' `ra-api-1.dtd` (2009), which cannot express
+OCF 1.1 (`unique-group`, `reloadable`, `deprecated`, `select`, `reload-agent`). So the
+agent is tested twice:
+1. with `ocf/ra-api-1.1.dtd` (OCF 1.1 as a DTD) mounted over ra-api-1.dtd in a private
+   mount namespace: ocf-tester must pass every step;
+2. with the stock DTD: the *only* failure allowed is the DTD step, and the DTD's
+   complaints must all be about OCF 1.1 constructs.
+The meta-data itself is validated against the OCF 1.1 RNG in tests/unit/test_metadata.py.
+"""
+
+import os
+import subprocess
+
+import pytest
+
+from conftest import REPO, need_tool
+
+DTD = "/usr/share/resource-agents/ra-api-1.dtd"
+OCF11_DTD = REPO / "ocf" / "ra-api-1.1.dtd"
+
+
+def ocf_tester(sim_hosts, agent, config, dtd=None):
+    need_tool("ocf-tester")
+    need_tool("xmllint")
+    env = sim_hosts.env("mk1", {"HA_RSCTMP": sim_hosts.rsctmp("mk1"), "OCF_ROOT": "/usr/lib/ocf"})
+    argv = ["ocf-tester", "-n", "shaolin", "-o", f"config={config}", "-o", "name=shaolin",
+            "-o", "migration_transport=xenha-sim-ssh", agent]
+    if dtd is not None:
+        # A private mount namespace: the host's DTD is untouched.
+        argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                f'mount --bind "{dtd}" {DTD} && exec "$@"', "sh"] + argv
+    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_ocf_tester_passes_with_the_ocf_1_1_grammar(sim_hosts, xen_agent, shaolin_config):
+    result = ocf_tester(sim_hosts, xen_agent, shaolin_config, dtd=OCF11_DTD)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.splitlines()[-1] == f"{xen_agent} passed all tests"
+    assert "* rc=" not in result.stdout
+
+
+def test_with_the_2009_dtd_only_the_meta_data_step_fails(sim_hosts, xen_agent, shaolin_config):
+    result = ocf_tester(sim_hosts, xen_agent, shaolin_config)
+    failures = [line for line in result.stdout.splitlines() if line.startswith("* rc=")]
+    # xmllint --valid exits 4 on validity errors read from stdin
+    assert failures == ["* rc=4: Your agent produces meta-data which does not conform to ra-api-1.dtd"], \
+        result.stdout
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1] == f"Tests failed: {xen_agent} failed 1 tests"
+    # ...and the DTD objects only to OCF 1.1 constructs:
+    meta = subprocess.run([xen_agent, "meta-data"], capture_output=True, text=True).stdout
+    lint = subprocess.run(["xmllint", "--noout", "--valid", "-"], input=meta, capture_output=True, text=True,
+                          cwd="/usr/share/resource-agents")
+    complaints = [line for line in lint.stderr.splitlines() if "validity error" in line]
+    assert complaints
+    ocf11 = ("unique-group", "reloadable", "deprecated", "select", "reload-agent", "option",
+             "Element content does not carry attribute type", "Element parameter content does not follow")
+    assert all(any(word in line for word in ocf11) for line in complaints), complaints
+
+
+def test_meta_data_as_nobody_without_any_tool(xen_agent):
+    result = subprocess.run(["su", "nobody", "-s", "/bin/sh", "-c", f"env -i PATH=/nonexistent {xen_agent} meta-data"],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0 and result.stderr == ""
+    assert "<resource-agent name=\"xen-domain\"" in result.stdout
