@@ -7,8 +7,6 @@ unreadable answer is an error (1). Every `xl` call is bounded by the operation's
 deadline, with time reserved for `xl destroy`.
 """
 
-from __future__ import annotations
-
 from xenha.hypervisor import domain as dom
 from xenha.ocf import codes
 from xenha.ocf.agent import Action, ResourceAgent, main as ocf_main

@@ -7,8 +7,6 @@ the domain: the target holds `NAME--incoming` (paused) until the source says GO,
 the source renames its copy `NAME--migratedaway` just before GO.
 """
 
-from __future__ import annotations
-
 # Run states, most significant first when several letters are set.
 RUNNING = "running"
 BLOCKED = "blocked"

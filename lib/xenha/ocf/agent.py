@@ -15,8 +15,6 @@ does the rest:
   running out of time or an unexpected exception becomes 1 with a reason.
 """
 
-from __future__ import annotations
-
 import os
 import sys
 

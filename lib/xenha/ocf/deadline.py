@@ -7,8 +7,6 @@ timeout from what is left, and callers reserve time for their forced path (e.g.
 `xl destroy` after a graceful shutdown ran out).
 """
 
-from __future__ import annotations
-
 import time
 
 

@@ -4,8 +4,6 @@ Everything arrives in environment variables; the action is argv[1]. This module 
 those strings into typed values once, so that agents never read `os.environ` directly.
 """
 
-from __future__ import annotations
-
 RSCTMP_DEFAULT = "/run/resource-agents"
 EXIT_REASON_PREFIX_DEFAULT = "ocf-exit-reason:"
 _META = "OCF_RESKEY_CRM_meta_"

@@ -11,8 +11,6 @@ A log target that cannot be written (e.g. meta-data run as `nobody`) is skipped
 silently: logging must never change an action's outcome.
 """
 
-from __future__ import annotations
-
 import os
 import sys
 import time

@@ -6,8 +6,6 @@ raw `OCF_RESKEY_*` strings gives plain Python values or an `OcfError` with code 
 and the value.
 """
 
-from __future__ import annotations
-
 from xenha.ocf import codes
 from xenha.ocf.codes import OcfError
 

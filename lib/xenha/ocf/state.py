@@ -7,8 +7,6 @@ atomically; a record that cannot be read or written is treated as absent, becaus
 is only ever a hint or a cache.
 """
 
-from __future__ import annotations
-
 import os
 
 

@@ -3,8 +3,6 @@
 Only what runs inside agents lives here: standard library, bounded calls, typed answers.
 """
 
-from __future__ import annotations
-
 from xenha.tools import runner
 
 # crm_attribute's exit code for a missing attribute or node ("No such device or address").

@@ -10,8 +10,6 @@ it started (e.g. the ssh transport of `xl migrate`). Locale is forced to C so th
 output parsing does not depend on the node's language.
 """
 
-from __future__ import annotations
-
 import os
 import select
 import time
@@ -145,6 +143,7 @@ def _collect(argv, pid: int, out_r: int, err_r: int, started: float, end: float)
     status = None
     exited_at = None
     timed_out = False
+    nap = 0.0002
     while True:
         if status is None:
             done, raw = os.waitpid(pid, os.WNOHANG)
@@ -169,7 +168,10 @@ def _collect(argv, pid: int, out_r: int, err_r: int, started: float, end: float)
                     poller.unregister(fd)
                     open_fds.discard(fd)
         else:
-            time.sleep(min(wait, 0.01))
+            # Output closed, exit status not there yet: the exit is usually microseconds
+            # away, so poll waitpid quickly at first, then back off.
+            time.sleep(min(wait, nap))
+            nap = min(nap * 2, 0.01)
     for fd in (out_r, err_r):
         if fd in open_fds:
             _drain_nonblocking(fd, chunks[fd])

@@ -7,8 +7,6 @@ code on: listings are parsed from the whole-host table (one call also shows the
 either succeeds or raises `XlError` carrying xl's own words.
 """
 
-from __future__ import annotations
-
 from xenha.hypervisor import domain as dom
 from xenha.tools import runner
 

@@ -1,0 +1,132 @@
+"""`make bench`: what a monitor costs, ours against the anchor, measured in one run.
+
+Both agents drive the same simulated `xl` (one `xl list` per monitor for each), on one
+simulated host holding the running domain `shaolin`. Each case runs the installed
+executable the way pacemaker-execd does; wall time is measured around the process and
+CPU time from the child's rusage (os.wait4). Figures are medians over many runs, and
+the result is reported as ratios — these machines are noisy, so nothing here asserts.
+
+The floor is what no agent can go below: starting the interpreter (`python3 -IS -c
+pass`) plus the one `xl list` call the monitor needs.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+
+from xenha.sim.hosts import SimHosts, default_agent
+
+ANCHOR = "/usr/lib/ocf/resource.d/heartbeat/Xen"
+CONFIG = "name = 'shaolin'\nkernel = '/boot/vmlinuz-xen'\nmemory = 512\ndisk = [ 'drbd:vm_shaolin,hda1,w' ]\n"
+RUNS = int(os.environ.get("XENHA_BENCH_RUNS", "60"))
+
+
+def run_once(argv, env, actions):
+    started = time.perf_counter()
+    pid = os.posix_spawn(argv[0], argv, env, file_actions=actions)
+    _pid, status, usage = os.wait4(pid, 0)
+    wall = (time.perf_counter() - started) * 1000
+    return wall, (usage.ru_utime + usage.ru_stime) * 1000, os.waitstatus_to_exitcode(status)
+
+
+def measure(*commands, runs: int = RUNS):
+    """Median wall and CPU milliseconds and the exit codes seen, per (argv, env).
+
+    Several commands are measured interleaved (A B A B ...), so that a slow spell of the
+    machine hits all of them alike.
+    """
+    samples = [([], [], set()) for _ in commands]
+    devnull = os.open(os.devnull, os.O_RDWR)
+    actions = [(os.POSIX_SPAWN_DUP2, devnull, fd) for fd in (0, 1, 2)]
+    for _ in range(runs):
+        for (argv, env), (walls, cpus, codes) in zip(commands, samples):
+            wall, cpu, code = run_once(argv, env, actions)
+            walls.append(wall)
+            cpus.append(cpu)
+            codes.add(code)
+    os.close(devnull)
+    results = [(statistics.median(w), statistics.median(c), k) for w, c, k in samples]
+    return results if len(results) > 1 else results[0]
+
+
+def agent_env(hosts: SimHosts, config: str, interval_ms: int, anchor: bool) -> dict:
+    env = hosts.env("mk1")
+    env.update({
+        "OCF_ROOT": "/usr/lib/ocf", "OCF_RESOURCE_INSTANCE": "shaolin", "HA_RSCTMP": hosts.rsctmp("mk1"),
+        "OCF_RESKEY_CRM_meta_timeout": "30000", "OCF_RESKEY_CRM_meta_interval": str(interval_ms),
+        "OCF_RESKEY_name": "shaolin", "OCF_RA_VERSION_MAJOR": "1", "OCF_RA_VERSION_MINOR": "1",
+        "HA_debug": "0", "OCF_EXIT_REASON_PREFIX": "ocf-exit-reason:", "HA_LOGFACILITY": "none",
+    })
+    env["OCF_RESKEY_xmfile" if anchor else "OCF_RESKEY_config"] = config
+    return env
+
+
+def main() -> int:
+    ours = default_agent("xen-domain")
+    for path in (ours, ANCHOR):
+        if not os.path.exists(path):
+            print(f"bench: {path} is not installed (run `make bench`)", file=sys.stderr)
+            return 1
+    workdir = tempfile.mkdtemp(prefix="xenha-bench-")
+    hosts = SimHosts(os.path.join(workdir, "lab"), ["mk1"])
+    config = os.path.join(workdir, "shaolin.cfg")
+    with open(config, "w", encoding="utf-8") as handle:
+        handle.write(CONFIG)
+    rows = []
+    try:
+        xl = os.path.join(hosts.simbindir, "xl")
+        floor_env = hosts.env("mk1")
+        interp, xl_list = measure((["/usr/bin/python3", "-IS", "-c", "pass"], floor_env), ([xl, "list"], floor_env))
+        rows.append(("floor: python3 -IS -c pass", interp, None))
+        rows.append(("floor: one simulated `xl list`", xl_list, None))
+        for state in ("stopped", "running"):
+            if state == "running":
+                started = hosts.run_agent("mk1", "start", {"config": config}, instance="shaolin", timeout_s=30)
+                if started.rc != 0:
+                    print(f"bench: could not start the domain: {started.stderr}", file=sys.stderr)
+                    return 1
+            cases = [("probe", 0), ("monitor", 10000)] if state == "running" else [("probe", 0)]
+            for action, interval in cases:
+                mine, theirs = measure(([ours, "monitor"], agent_env(hosts, config, interval, anchor=False)),
+                                       ([ANCHOR, "monitor"], agent_env(hosts, config, interval, anchor=True)))
+                rows.append((f"{action}, domain {state}", mine, theirs))
+        mine, theirs = measure(([ours, "meta-data"], agent_env(hosts, config, 0, anchor=False)),
+                               ([ANCHOR, "meta-data"], agent_env(hosts, config, 0, anchor=True)))
+        rows.append(("meta-data", mine, theirs))
+    finally:
+        hosts.remove()
+        try:
+            os.unlink(config)
+            os.rmdir(workdir)
+        except OSError:
+            pass
+    print_report(rows, interp[0] + xl_list[0])
+    return 0
+
+
+def print_report(rows, floor_wall: float) -> None:
+    print(f"xenha bench: ocf:xenha:xen-domain vs ocf:heartbeat:Xen on the simulated xl, "
+          f"median of {RUNS} runs each")
+    print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cpus, "
+          f"Python {platform.python_version()}, {time.strftime('%Y-%m-%d %H:%M')}")
+    print(f"{'case':34} {'xenha wall/cpu ms':>18} {'anchor wall/cpu ms':>19} {'ratio wall':>11} {'ratio cpu':>10}  rc")
+    for name, mine, theirs in rows:
+        left = f"{mine[0]:8.1f} / {mine[1]:5.1f}"
+        if theirs is None:
+            print(f"{name:34} {left:>18}")
+            continue
+        right = f"{theirs[0]:8.1f} / {theirs[1]:5.1f}"
+        ratio_wall = mine[0] / theirs[0] if theirs[0] else float("nan")
+        ratio_cpu = mine[1] / theirs[1] if theirs[1] else float("nan")
+        rcs = f"{sorted(mine[2])}/{sorted(theirs[2])}"
+        print(f"{name:34} {left:>18} {right:>19} {ratio_wall:10.2f}x {ratio_cpu:9.2f}x  {rcs}")
+    print(f"floor (interpreter + one xl list): {floor_wall:.1f} ms wall")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The operator command `xenha` (click). Thin: it parses, calls the library, prints."""
