@@ -126,7 +126,7 @@ class XenDomainAgent(ResourceAgent):
 
     def __init__(self, env, log, deadline, hypervisor=None):
         super().__init__(env, log, deadline)
-        self.xl = hypervisor if hypervisor is not None else Xl(self.params.xl)
+        self.xl = hypervisor if hypervisor is not None else Xl(self.params.xl, env=env.environ)
         self.record = ResourceRecord(env.rsctmp, self.NAME, env.instance)
 
     # --- validation ------------------------------------------------------------------
@@ -237,7 +237,7 @@ class XenDomainAgent(ResourceAgent):
     def run_monitor_scripts(self, name: str) -> None:
         for script in (self.params.monitor_scripts or "").split():
             try:
-                result = runner.run([script, name], self.deadline.timeout(reserve=0.5))
+                result = runner.run([script, name], self.deadline.timeout(reserve=0.5), env=self.env.environ)
             except runner.ToolNotFound:
                 raise OcfError(codes.ERR_GENERIC, f"monitor script {script} not found or not executable") from None
             if not result.ok:
@@ -393,7 +393,7 @@ class XenDomainAgent(ResourceAgent):
         from xenha.tools import crm
 
         try:
-            value = crm.node_attribute(target, attribute, self.deadline.timeout(LIST_TIMEOUT))
+            value = crm.node_attribute(target, attribute, self.deadline.timeout(LIST_TIMEOUT), env=self.env.environ)
         except crm.CrmError as error:
             raise OcfError(codes.ERR_GENERIC, f"cannot read node attribute {attribute} of {target}: {error}") from None
         if value is None:
@@ -405,7 +405,8 @@ class XenDomainAgent(ResourceAgent):
         from xenha.tools.xl import parse_list
 
         command = f"{transport} {address} xl list"
-        result = runner.run(["sh", "-c", command], self.deadline.timeout(30.0, reserve=self.step_reserve))
+        result = runner.run(["sh", "-c", command], self.deadline.timeout(30.0, reserve=self.step_reserve),
+                            env=self.env.environ)
         if not result.ok:
             raise OcfError(codes.ERR_GENERIC, f"preflight: cannot reach xl on {target}: {result.describe()}")
         try:

@@ -15,13 +15,12 @@ does the rest:
   running out of time or an unexpected exception becomes 1 with a reason.
 """
 
-import os
 import sys
 
 from xenha.ocf import codes
 from xenha.ocf.codes import OcfError
 from xenha.ocf.deadline import Deadline, DeadlineExceeded
-from xenha.ocf.environment import OcfEnvironment
+from xenha.ocf.environment import OcfEnvironment, process_environ
 from xenha.ocf.log import AgentLog
 from xenha.ocf.parameters import parse_parameters
 
@@ -146,7 +145,7 @@ class ResourceAgent:
 def main(agent_class, argv=None, environ=None, stdout=None, stderr=None) -> int:
     """Run one agent invocation; returns the OCF exit code."""
     argv = sys.argv if argv is None else argv
-    environ = os.environ if environ is None else environ
+    environ = process_environ() if environ is None else environ
     stdout = sys.stdout if stdout is None else stdout
     stderr = sys.stderr if stderr is None else stderr
     if len(argv) < 2:

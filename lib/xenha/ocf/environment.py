@@ -4,9 +4,18 @@ Everything arrives in environment variables; the action is argv[1]. This module 
 those strings into typed values once, so that agents never read `os.environ` directly.
 """
 
+import posix
+
 RSCTMP_DEFAULT = "/run/resource-agents"
 EXIT_REASON_PREFIX_DEFAULT = "ocf-exit-reason:"
 _META = "OCF_RESKEY_CRM_meta_"
+
+
+def process_environ() -> dict:
+    """This process's environment as a str dict (what `os.environ` gives, without
+    importing `os`, which costs ~1 ms on every monitor under `python3 -S`)."""
+    return {key.decode("utf-8", "surrogateescape"): value.decode("utf-8", "surrogateescape")
+            for key, value in posix.environ.items()}
 
 
 def is_true(value: str | None) -> bool:

@@ -11,7 +11,7 @@ A log target that cannot be written (e.g. meta-data run as `nobody`) is skipped
 silently: logging must never change an action's outcome.
 """
 
-import os
+import posix
 import sys
 import time
 
@@ -79,7 +79,7 @@ class AgentLog:
         target = self.debuglog if (level == "DEBUG" and self.debuglog) else self.logfile
         if target:
             stamp = time.strftime("%b %d %H:%M:%S")
-            self._append(target, f"{stamp} {self.tag}[{os.getpid()}]: {level}: {message}\n")
+            self._append(target, f"{stamp} {self.tag}[{posix.getpid()}]: {level}: {message}\n")
 
     def _write_stream(self, text: str) -> None:
         try:

@@ -7,7 +7,6 @@ atomically; a record that cannot be read or written is treated as absent, becaus
 is only ever a hint or a cache.
 """
 
-import os
 
 
 class ResourceRecord:
@@ -15,7 +14,7 @@ class ResourceRecord:
 
     def __init__(self, rsctmp: str, agent: str, instance: str):
         safe = (instance or "unnamed").replace("/", "_")
-        self.path = os.path.join(rsctmp, f"xenha-{agent}-{safe}")
+        self.path = f"{rsctmp.rstrip('/')}/xenha-{agent}-{safe}"
 
     def read(self) -> dict:
         try:
@@ -31,6 +30,8 @@ class ResourceRecord:
         return record
 
     def write(self, record: dict) -> bool:
+        import os  # writes happen in start/stop, not on the monitor path
+
         text = "".join(f"{key}={value}\n" for key, value in record.items()
                        if "\n" not in f"{key}{value}")
         tmp = f"{self.path}.{os.getpid()}.tmp"
@@ -48,6 +49,8 @@ class ResourceRecord:
             return False
 
     def remove(self) -> None:
+        import os
+
         try:
             os.unlink(self.path)
         except OSError:

@@ -3,14 +3,16 @@
 Why not `subprocess`: importing it pulls in `locale`, `re` and `enum` and costs about
 10 ms per agent invocation (measured with `python3 -X importtime`), more than the whole
 monitor of the shell agent we replace. `os.posix_spawn` + `select.poll` give us the
-same guarantees for the small set of features agents need.
+same guarantees for the small set of features agents need. For the same reason this
+module uses `posix` (what `os` wraps): agents run with `python3 -S`, where nothing else
+imports `os`, and `os` alone costs about 1 ms (stat, posixpath, collections.abc).
 
 The child runs in its own process group, so a timeout kills it together with whatever
 it started (e.g. the ssh transport of `xl migrate`). Locale is forced to C so that
 output parsing does not depend on the node's language.
 """
 
-import os
+import posix
 import select
 import time
 
@@ -53,7 +55,7 @@ class CommandResult:
     def describe(self) -> str:
         """A one-line account for exit reasons: command word(s), outcome, the tool's last
         words (full argv belongs in logs; exit reasons keep 128 characters)."""
-        words = [os.path.basename(self.argv[0])] + [a for a in self.argv[1:2] if not a.startswith("-")]
+        words = [self.argv[0].rpartition("/")[2]] + [a for a in self.argv[1:2] if not a.startswith("-")]
         cmd = " ".join(words)
         if self.timed_out:
             return f"{cmd} timed out after {self.duration:.1f}s"
@@ -72,13 +74,23 @@ def last_line(text: str) -> str:
     return ""
 
 
+def _is_executable_file(path: str) -> bool:
+    try:
+        mode = posix.stat(path).st_mode
+    except OSError:
+        return False
+    return (mode & 0o170000) == 0o100000 and posix.access(path, posix.X_OK)
+
+
 def which(name: str, path: str | None = None) -> str | None:
-    """The absolute path of an executable, like `command -v`."""
+    """The path of an executable, like `command -v`; `path` defaults to this process's PATH."""
     if "/" in name:
-        return name if os.access(name, os.X_OK) and not os.path.isdir(name) else None
-    for directory in (path if path is not None else os.environ.get("PATH", "")).split(":"):
-        candidate = os.path.join(directory or ".", name)
-        if os.access(candidate, os.X_OK) and not os.path.isdir(candidate):
+        return name if _is_executable_file(name) else None
+    if path is None:
+        path = posix.environ.get(b"PATH", b"").decode("utf-8", "surrogateescape")
+    for directory in path.split(":"):
+        candidate = f"{directory or '.'}/{name}"
+        if _is_executable_file(candidate):
             return candidate
     return None
 
@@ -91,31 +103,32 @@ def run(argv, timeout: float, *, env=None, stdin: bytes | None = None,
     or a timeout: the result says what happened.
     """
     if env is None:
-        env = os.environ
+        from xenha.ocf.environment import process_environ
+        env = process_environ()
     executable = which(argv[0], path if path is not None else env.get("PATH", ""))
     if executable is None:
         raise ToolNotFound(argv[0])
     child_env = dict(env)
     child_env["LC_ALL"] = "C"
 
-    out_r, out_w = os.pipe()
-    err_r, err_w = os.pipe()
+    out_r, out_w = posix.pipe()
+    err_r, err_w = posix.pipe()
     in_r = in_w = None
-    actions = [(os.POSIX_SPAWN_DUP2, out_w, 1), (os.POSIX_SPAWN_DUP2, err_w, 2)]
+    actions = [(posix.POSIX_SPAWN_DUP2, out_w, 1), (posix.POSIX_SPAWN_DUP2, err_w, 2)]
     if stdin is None:
-        actions.append((os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0))
+        actions.append((posix.POSIX_SPAWN_OPEN, 0, "/dev/null", posix.O_RDONLY, 0))
     else:
-        in_r, in_w = os.pipe()
-        actions.append((os.POSIX_SPAWN_DUP2, in_r, 0))
+        in_r, in_w = posix.pipe()
+        actions.append((posix.POSIX_SPAWN_DUP2, in_r, 0))
     started = time.monotonic()
     try:
-        pid = os.posix_spawn(executable, list(argv), child_env, file_actions=actions,
+        pid = posix.posix_spawn(executable, list(argv), child_env, file_actions=actions,
                              setpgroup=0, setsigdef=(SIGPIPE, SIGXFSZ))
     finally:
-        os.close(out_w)
-        os.close(err_w)
+        posix.close(out_w)
+        posix.close(err_w)
         if in_r is not None:
-            os.close(in_r)
+            posix.close(in_r)
     if in_w is not None:
         _feed(in_w, stdin)
     return _collect(argv, pid, out_r, err_r, started, started + max(0.0, timeout))
@@ -126,12 +139,12 @@ def _feed(fd: int, data: bytes) -> None:
     try:
         view = memoryview(data)
         while view:
-            written = os.write(fd, view)
+            written = posix.write(fd, view)
             view = view[written:]
     except OSError:
         pass
     finally:
-        os.close(fd)
+        posix.close(fd)
 
 
 def _collect(argv, pid: int, out_r: int, err_r: int, started: float, end: float) -> CommandResult:
@@ -146,7 +159,7 @@ def _collect(argv, pid: int, out_r: int, err_r: int, started: float, end: float)
     nap = 0.0002
     while True:
         if status is None:
-            done, raw = os.waitpid(pid, os.WNOHANG)
+            done, raw = posix.waitpid(pid, posix.WNOHANG)
             if done:
                 status, exited_at = raw, time.monotonic()
         now = time.monotonic()
@@ -161,7 +174,7 @@ def _collect(argv, pid: int, out_r: int, err_r: int, started: float, end: float)
         wait = min(end - now, 0.1)
         if open_fds:
             for fd, _event in poller.poll(wait * 1000):
-                data = os.read(fd, 65536)
+                data = posix.read(fd, 65536)
                 if data:
                     chunks[fd].append(data)
                 else:
@@ -175,11 +188,11 @@ def _collect(argv, pid: int, out_r: int, err_r: int, started: float, end: float)
     for fd in (out_r, err_r):
         if fd in open_fds:
             _drain_nonblocking(fd, chunks[fd])
-        os.close(fd)
-    if os.WIFEXITED(status):
-        returncode = os.WEXITSTATUS(status)
-    elif os.WIFSIGNALED(status):
-        returncode = -os.WTERMSIG(status)
+        posix.close(fd)
+    if posix.WIFEXITED(status):
+        returncode = posix.WEXITSTATUS(status)
+    elif posix.WIFSIGNALED(status):
+        returncode = -posix.WTERMSIG(status)
     else:
         returncode = -1
     return CommandResult(
@@ -191,10 +204,10 @@ def _collect(argv, pid: int, out_r: int, err_r: int, started: float, end: float)
 
 
 def _drain_nonblocking(fd: int, sink: list) -> None:
-    os.set_blocking(fd, False)
+    posix.set_blocking(fd, False)
     try:
         while True:
-            data = os.read(fd, 65536)
+            data = posix.read(fd, 65536)
             if not data:
                 return
             sink.append(data)
@@ -208,14 +221,14 @@ def _kill_group(pid: int) -> int:
     """TERM the command's process group, KILL it after a grace period; its wait status."""
     for sig, grace in ((SIGTERM, KILL_GRACE_SECONDS), (SIGKILL, 5.0)):
         try:
-            os.killpg(pid, sig)
+            posix.killpg(pid, sig)
         except ProcessLookupError:
             pass
         give_up = time.monotonic() + grace
         while time.monotonic() < give_up:
-            done, raw = os.waitpid(pid, os.WNOHANG)
+            done, raw = posix.waitpid(pid, posix.WNOHANG)
             if done:
                 return raw
             time.sleep(0.01)
-    _done, raw = os.waitpid(pid, 0)
+    _done, raw = posix.waitpid(pid, 0)
     return raw
