@@ -20,15 +20,8 @@ SHARED = pathlib.Path(os.environ.get("XENHA_SHARED", REPO.parent / "shared"))
 RNG = REPO / "ocf" / "ocf-1.1-ra-api.rng"
 STAGED = os.environ.get("XENHA_STAGED") == "1"
 
-SHAOLIN_LEGACY = """\
-# The howto's domU: legacy xm-style, DRBD disk through the block-drbd hotplug script
-kernel = '/boot/vmlinuz-2.6.18-xen'
-memory = 512
-name = 'shaolin'
-vif = [ 'bridge=xenbr0' ]
-disk = [ 'drbd:vm_shaolin,hda1,w' ]
-root = '/dev/hda1 ro'
-"""
+# The howto's domU config, unchanged (the demo runs it too).
+from xenha.demo import SHAOLIN_CFG as SHAOLIN_LEGACY  # noqa: E402
 
 SHAOLIN_XL = """\
 # xl-style, plain phy: disk on the DRBD device

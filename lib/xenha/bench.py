@@ -72,11 +72,8 @@ def main() -> int:
         if not os.path.exists(path):
             print(f"bench: {path} is not installed (run `make bench`)", file=sys.stderr)
             return 1
-    workdir = tempfile.mkdtemp(prefix="xenha-bench-")
-    hosts = SimHosts(os.path.join(workdir, "lab"), ["mk1"])
-    config = os.path.join(workdir, "shaolin.cfg")
-    with open(config, "w", encoding="utf-8") as handle:
-        handle.write(CONFIG)
+    hosts = SimHosts(tempfile.mkdtemp(prefix="xenha-bench-"), ["mk1"])
+    config = hosts.write_file("shaolin.cfg", CONFIG)
     rows = []
     try:
         xl = os.path.join(hosts.simbindir, "xl")
@@ -100,11 +97,6 @@ def main() -> int:
         rows.append(("meta-data", mine, theirs))
     finally:
         hosts.remove()
-        try:
-            os.unlink(config)
-            os.rmdir(workdir)
-        except OSError:
-            pass
     print_report(rows, interp[0] + xl_list[0])
     return 0
 

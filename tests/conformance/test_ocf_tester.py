@@ -11,10 +11,8 @@ agent is tested twice:
 The meta-data itself is validated against the OCF 1.1 RNG in tests/unit/test_metadata.py.
 """
 
-import os
 import subprocess
 
-import pytest
 
 from conftest import REPO, need_tool
 

@@ -3,7 +3,6 @@
 import subprocess
 import xml.etree.ElementTree as ET
 
-import pytest
 
 from conftest import need_tool
 from xenha.ocf import codes

@@ -67,6 +67,13 @@ class SimHosts:
             os.makedirs(os.path.join(self.hosts_dir, name, "xl"), exist_ok=True)
             os.makedirs(self.rsctmp(name), exist_ok=True)
 
+    def write_file(self, name: str, text: str) -> str:
+        """A file in the lab directory (removed with it), e.g. a domain config."""
+        path = os.path.join(self.root, name)
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        return path
+
     def host(self, name: str) -> SimHost:
         return SimHost(os.path.join(self.hosts_dir, name, "xl"))
 

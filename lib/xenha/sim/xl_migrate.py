@@ -127,7 +127,7 @@ class Sender:
             return 1
         fault = self.host.fault("migrate")
         if fault == "fail-suspend":
-            err(f"migration sender: libxl_domain_suspend failed (rc=-8)")
+            err("migration sender: libxl_domain_suspend failed (rc=-8)")
             err("Migration failed, failed to suspend at sender.")
             return 1
         if fault == "hang":
