@@ -311,3 +311,37 @@ def test_reboot_gap_makes_the_domain_vanish_briefly(hosts, tmp_path):
     assert hosts.xl("mk1", "reboot", "rb").returncode == 0
     assert wait_for(lambda: "rb" not in states(hosts, "mk1"), 3)
     assert wait_for(lambda: "rb" in states(hosts, "mk1"), 4)
+
+
+def test_list_long_is_a_json_array_of_domain_configs(hosts, shaolin_config):
+    import json
+    create(hosts, "mk1", shaolin_config)
+    entries = json.loads(hosts.xl("mk1", "list", "-l").stdout)
+    assert [e["domid"] for e in entries] == [1]
+    config = entries[0]["config"]
+    assert config["c_info"]["name"] == "shaolin" and config["c_info"]["type"] == "pv"
+    assert config["b_info"]["max_memkb"] == 512 * 1024
+    assert config["disks"] == [{"pdev_path": "vm_shaolin", "vdev": "hda1", "format": "raw", "readwrite": 1,
+                                "script": "block-drbd"}]
+
+
+def test_mem_set_units(hosts, shaolin_config):
+    create(hosts, "mk1", shaolin_config)
+    assert hosts.xl("mk1", "mem-set", "shaolin", "256").returncode == 0
+    assert states(hosts, "mk1")["shaolin"].memory_mib == 256
+    assert hosts.xl("mk1", "mem-set", "shaolin", "1g").returncode == 0
+    assert states(hosts, "mk1")["shaolin"].memory_mib == 1024
+    bad = hosts.xl("mk1", "mem-set", "shaolin", "lots")
+    assert (bad.returncode, bad.stderr) == (1, "invalid memory size: lots\n")
+
+
+def test_migrate_with_overridden_config(hosts, shaolin_config, tmp_path):
+    create(hosts, "mk1", shaolin_config)
+    other = tmp_path / "other.cfg"
+    other.write_text("name = 'shaolin'\nkernel = '/k'\nmemory = 256\n")
+    result = hosts.xl("mk1", "migrate", "-C", str(other), "-s", "xenha-sim-ssh", "shaolin", "mk2")
+    assert result.returncode == 0, result.stderr
+    assert states(hosts, "mk2")["shaolin"].memory_mib == 256
+    missing = hosts.xl("mk2", "migrate", "-C", str(tmp_path / "none"), "-s", "xenha-sim-ssh", "shaolin", "mk1")
+    assert missing.returncode == 1 and "unable to read overridden config file" in missing.stderr
+    assert states(hosts, "mk2")["shaolin"].active

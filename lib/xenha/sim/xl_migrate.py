@@ -133,8 +133,13 @@ class Sender:
         if fault == "hang":
             while True:
                 time.sleep(3600)
-        with open(self.record.path(".cfg"), encoding="utf-8") as handle:
-            config_text = handle.read()
+        override = self.flags.get("C")
+        try:
+            with open(override or self.record.path(".cfg"), encoding="utf-8") as handle:
+                config_text = handle.read()
+        except OSError:
+            err("unable to read overridden config file" if override else "unable to retrieve domain configuration")
+            return 1
         # Live phase, then suspend: the guest stops, its memory is final.
         self.record.signal(st.SIGSTOP)
         with self.host:
