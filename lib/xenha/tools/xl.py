@@ -83,13 +83,18 @@ class Xl:
     def __init__(self, binary: str = "xl", env=None):
         self.binary = binary
         self.env = env
+        self._resolved = None
 
     def installed(self) -> bool:
-        path = None if self.env is None else self.env.get("PATH", "")
-        return runner.which(self.binary, path) is not None
+        """Whether the binary is there (looked up on PATH once, then reused)."""
+        if self._resolved is None:
+            path = None if self.env is None else self.env.get("PATH", "")
+            self._resolved = runner.which(self.binary, path) or ""
+        return bool(self._resolved)
 
     def _run(self, args, timeout: float, stdin: bytes | None = None) -> runner.CommandResult:
-        return runner.run([self.binary, *args], timeout, env=self.env, stdin=stdin)
+        program = self._resolved or self.binary
+        return runner.run([program, *args], timeout, env=self.env, stdin=stdin)
 
     def _checked(self, args, timeout: float) -> runner.CommandResult:
         result = self._run(args, timeout)
