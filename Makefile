@@ -10,7 +10,7 @@ SBINDIR   ?= $(PREFIX)/sbin
 PROVIDER_DIR = $(OCF_ROOT)/resource.d/xenha
 SIMBINDIR = $(PYLIBDIR)/sim-bin
 
-AGENTS    = xen-domain
+AGENTS    = xen-domain lvm-volume
 # simulated tool name : module providing main()
 SIM_TOOLS = xl:xenha.sim.xl xenha-sim-ssh:xenha.sim.transport
 

@@ -40,6 +40,20 @@ def sample(name: str) -> str:
     return (SAMPLES / name).read_text(encoding="utf-8")
 
 
+def sample_blocks(name: str) -> list[tuple[str, str, int]]:
+    """The `$ command` / output / `[rc=N]` blocks of a sample file."""
+    blocks, command, lines = [], None, []
+    for line in sample(name).splitlines():
+        if line.startswith("$ "):
+            command, lines = line[2:], []
+        elif line.startswith("[rc=") and command is not None:
+            blocks.append((command, "\n".join(lines), int(line[4:-1])))
+            command = None
+        elif command is not None:
+            lines.append(line)
+    return blocks
+
+
 def installed(path: str) -> str:
     """An installed file; skipped outside `make test`, a failure inside it."""
     if not os.path.exists(path):

@@ -6,12 +6,13 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from conftest import RNG, need_tool
+from xenha.agents.lvm_volume import LvmVolumeAgent
 from xenha.agents.xen_domain import XenDomainAgent
 from xenha.ocf.agent import Action, ResourceAgent
 from xenha.ocf.metadata import render
 from xenha.ocf.parameters import SELECT, STRING, Parameter
 
-AGENTS = [XenDomainAgent]
+AGENTS = [XenDomainAgent, LvmVolumeAgent]
 
 
 def validate(xml_text: str) -> subprocess.CompletedProcess:
