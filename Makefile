@@ -12,6 +12,7 @@ SIMBINDIR = $(PYLIBDIR)/sim-bin
 
 AGENTS    = xen-domain lvm-volume
 # simulated tool name : module providing main()
+HANDLERS  = xenha-resync-snapshot:xenha.handlers.resync_snapshot
 SIM_TOOLS = xl:xenha.sim.xl xenha-sim-ssh:xenha.sim.transport
 
 BUILD     = build
@@ -44,6 +45,11 @@ install:
 		chmod 0755 $(DESTDIR)$(PROVIDER_DIR)/$$agent; done
 	sed -e 's|@PYTHON@|$(PYTHON)|g' -e 's|@PYLIBDIR@|$(PYLIBDIR)|g' bin/xenha.in > $(DESTDIR)$(SBINDIR)/xenha
 	chmod 0755 $(DESTDIR)$(SBINDIR)/xenha
+	for spec in $(HANDLERS); do tool=$${spec%%:*}; module=$${spec#*:}; \
+		sed -e 's|@PYTHON@|$(PYTHON)|g' -e 's|@PYLIBDIR@|$(PYLIBDIR)|g' \
+			-e "s|@TOOL@|$$tool|g" -e "s|@MODULE@|$$module|g" bin/handler.in \
+			> $(DESTDIR)$(SBINDIR)/$$tool; \
+		chmod 0755 $(DESTDIR)$(SBINDIR)/$$tool; done
 	for spec in $(SIM_TOOLS); do tool=$${spec%%:*}; module=$${spec#*:}; \
 		sed -e 's|@PYTHON@|$(PYTHON)|g' -e 's|@PYLIBDIR@|$(PYLIBDIR)|g' \
 			-e "s|@TOOL@|$$tool|g" -e "s|@MODULE@|$$module|g" bin/sim-tool.in \

@@ -1,0 +1,1 @@
+"""Programs DRBD runs as handlers (configured in the rendered resource files)."""

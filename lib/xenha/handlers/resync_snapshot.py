@@ -1,0 +1,239 @@
+"""xenha-resync-snapshot: protect a DRBD resync target's data with an LVM snapshot.
+
+A resync overwrites the target's blocks in no particular order: until it ends, the
+target holds neither its old data nor the new. If the sync source turns out to be the
+wrong one (a bad split-brain decision, a source that dies mid-way), the only copy of the
+old data is a snapshot taken just before. DRBD runs this program as handlers:
+
+    handlers {
+        before-resync-target "/usr/local/sbin/xenha-resync-snapshot before --size 20%";
+        after-resync-target  "/usr/local/sbin/xenha-resync-snapshot after";
+    }
+
+with DRBD_RESOURCE, DRBD_VOLUME, DRBD_MINOR and DRBD_LL_DISK (the backing device) set.
+
+- before: snapshot the backing LV as `<lv>-before-resync` (size a percentage of the LV or
+  an absolute size, checked against the VG's free space). An existing snapshot from an
+  interrupted resync is kept: it holds the last consistent data, the LV does not. When
+  no snapshot can be made the resync goes ahead unprotected (exit 0, said loudly), or is
+  refused with `--require` (a non-zero exit makes DRBD drop the connection).
+- after: DRBD calls it when a resync ended; the snapshot is removed only when DRBD reports
+  the volume UpToDate, otherwise kept with the way back printed.
+- rollback RESOURCE: with the resource down on this node, merge the snapshot back into
+  the LV (`lvconvert --merge`): the volume is as it was before the resync.
+- status RESOURCE: the snapshots this program keeps for a resource.
+
+The operator-facing lines go to stderr and syslog (daemon facility); DRBD discards a
+handler's output.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+from xenha.tools import runner
+from xenha.tools.lvm import LogicalVolume, Lvm, LvmError, parse_report
+
+SUFFIX = "-before-resync"
+TIMEOUT = 60.0
+
+
+class HandlerError(Exception):
+    pass
+
+
+def say(message: str, error: bool = False) -> None:
+    sys.stderr.write(f"xenha-resync-snapshot: {message}\n")
+    try:
+        import syslog
+        syslog.openlog("xenha-resync-snapshot", syslog.LOG_PID, syslog.LOG_DAEMON)
+        syslog.syslog(syslog.LOG_ERR if error else syslog.LOG_NOTICE, message)
+    except OSError:
+        pass
+
+
+def parse_size(text: str, origin_bytes: int, extent_bytes: int) -> int:
+    """Bytes for the snapshot: "N%" of the origin, or N with an optional k/m/g/t suffix
+    (binary units, lvm's convention), rounded up to whole extents."""
+    text = text.strip().lower()
+    try:
+        if text.endswith("%"):
+            wanted = origin_bytes * float(text[:-1]) / 100.0
+        else:
+            units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+            factor = units.get(text[-1:], 1)
+            wanted = float(text[:-1] if text[-1:] in units else text) * factor
+    except ValueError:
+        raise HandlerError(f"cannot understand size {text!r} (use e.g. 20% or 512M)") from None
+    if wanted <= 0:
+        raise HandlerError(f"size {text!r} must be positive")
+    extents = -(-int(wanted) // extent_bytes)
+    return extents * extent_bytes
+
+
+class Volume:
+    """The backing LV of one DRBD volume, and its snapshot."""
+
+    def __init__(self, lvm: Lvm, resource: str, volume: str, backing: str):
+        self.lvm = lvm
+        self.resource = resource
+        self.volume = volume
+        self.backing = backing
+        self.lv = self.find_lv(backing)
+        self.snapshot_name = f"{self.lv.name}{SUFFIX}" if self.lv else None
+
+    def find_lv(self, device: str) -> LogicalVolume | None:
+        result = self.lvm.run(["lvs", "--reportformat", "json", "--units", "b", "--nosuffix",
+                               "-o", "vg_name,lv_name,lv_size,lv_attr,origin,lv_path", device], TIMEOUT)
+        if not result.ok:
+            return None
+        rows = parse_report(result.stdout, "lv")
+        return LogicalVolume(rows[0]) if rows else None
+
+    def snapshot(self) -> LogicalVolume | None:
+        volumes = self.lvm.logical_volumes(self.lv.vg, [self.snapshot_name], TIMEOUT)
+        return volumes[0] if volumes else None
+
+
+def backing_device(resource: str, volume: str, environ) -> str:
+    disk = environ.get("DRBD_LL_DISK", "")
+    if disk:
+        return disk
+    result = runner.run(["drbdadm", "sh-ll-dev", f"{resource}/{volume}"], TIMEOUT, env=environ)
+    if not result.ok or not result.stdout.strip():
+        raise HandlerError(f"cannot find the backing device of {resource}/{volume}: {result.describe()}")
+    return result.stdout.strip().splitlines()[0]
+
+
+def volume_up_to_date(resource: str, volume: str, environ) -> bool | None:
+    """Whether DRBD reports this node's volume UpToDate (None: cannot tell)."""
+    result = runner.run(["drbdsetup", "status", "--json", resource], TIMEOUT, env=environ)
+    if not result.ok:
+        return None
+    try:
+        resources = json.loads(result.stdout)
+    except ValueError:
+        return None
+    for entry in resources:
+        if entry.get("name") != resource:
+            continue
+        for device in entry.get("devices", []):
+            if str(device.get("volume")) == str(volume):
+                return device.get("disk-state") == "UpToDate"
+    return None
+
+
+def before(args, environ) -> int:
+    resource, volume = drbd_identity(environ)
+    lvm = Lvm(env=environ)
+    target = Volume(lvm, resource, volume, backing_device(resource, volume, environ))
+    if target.lv is None:
+        say(f"{target.backing} of {resource}/{volume} is not an LVM logical volume: no snapshot")
+        return 0
+    origin = target.lv.full_name
+    existing = target.snapshot()
+    if existing is not None:
+        say(f"keeping {existing.full_name}: it is from a resync that did not finish and holds the last "
+            f"consistent data of {origin}")
+        return 0
+    try:
+        group = lvm.volume_group(target.lv.vg, TIMEOUT)
+        size = parse_size(args.size, target.lv.size or 0, group.extent_size or 4 << 20)
+        if group.free is not None and size > group.free:
+            raise HandlerError(f"cannot snapshot {origin} before the resync of {resource}/{volume}: "
+                               f"{size >> 20} MiB needed, {group.name} has {group.free >> 20} MiB free")
+        lvm.change(["lvcreate", "-s", "-n", target.snapshot_name, "-L", f"{size}b", origin], TIMEOUT)
+    except (HandlerError, LvmError) as problem:
+        if args.require:
+            say(f"{problem}; refusing the resync (--require)", error=True)
+            return 1
+        say(f"{problem}; the resync goes ahead UNPROTECTED", error=True)
+        return 0
+    say(f"snapshot {target.lv.vg}/{target.snapshot_name} ({size >> 20} MiB) of {origin} taken before the "
+        f"resync of {resource}/{volume}")
+    return 0
+
+
+def after(args, environ) -> int:
+    resource, volume = drbd_identity(environ)
+    lvm = Lvm(env=environ)
+    target = Volume(lvm, resource, volume, backing_device(resource, volume, environ))
+    if target.lv is None or target.snapshot() is None:
+        return 0
+    snap = f"{target.lv.vg}/{target.snapshot_name}"
+    if volume_up_to_date(resource, volume, environ) is not True:
+        say(f"resync of {resource}/{volume} did not end UpToDate: keeping {snap}; to return to the data "
+            f"before the resync: xenha-resync-snapshot rollback {resource} --volume {volume}", error=True)
+        return 0
+    try:
+        lvm.change(["lvremove", "-f", snap], TIMEOUT)
+    except LvmError as problem:
+        say(f"resync of {resource}/{volume} done, but {snap} could not be removed: {problem}", error=True)
+        return 0
+    say(f"resync of {resource}/{volume} done and UpToDate: removed {snap}")
+    return 0
+
+
+def rollback(args, environ) -> int:
+    resource, volume = args.resource, str(args.volume)
+    configured = runner.run(["drbdsetup", "status", resource], TIMEOUT, env=environ)
+    if configured.ok:
+        raise HandlerError(f"{resource} is up on this node; take it down first (cluster: pcs resource ban / "
+                           f"disable; by hand: drbdadm down {resource})")
+    lvm = Lvm(env=environ)
+    target = Volume(lvm, resource, volume, backing_device(resource, volume, environ))
+    if target.lv is None:
+        raise HandlerError(f"the backing device {target.backing} is not an LVM logical volume")
+    if target.snapshot() is None:
+        raise HandlerError(f"no snapshot {target.lv.vg}/{target.snapshot_name} to roll back to")
+    if not args.yes:
+        raise HandlerError(f"this replaces the data of {target.lv.full_name} with the snapshot taken before the "
+                           f"resync; run again with --yes")
+    try:
+        lvm.change(["lvconvert", "--merge", f"{target.lv.vg}/{target.snapshot_name}"], TIMEOUT)
+    except LvmError as problem:
+        raise HandlerError(f"merge failed: {problem}") from None
+    say(f"{target.lv.full_name} is back to its state before the resync of {resource}/{volume}. Its DRBD "
+        f"metadata went back too: when the resource comes up it will sync from the peer again unless this "
+        f"node is made the sync source (e.g. drbdadm invalidate-remote {resource} once connected).")
+    return 0
+
+
+def status(args, environ) -> int:
+    resource, volume = args.resource, str(args.volume)
+    target = Volume(Lvm(env=environ), resource, volume, backing_device(resource, volume, environ))
+    snap = target.snapshot() if target.lv else None
+    print(f"{resource}/{volume}: " + (f"snapshot {snap.full_name} of {target.lv.full_name}" if snap else "no snapshot"))
+    return 0
+
+
+def drbd_identity(environ) -> tuple[str, str]:
+    resource = environ.get("DRBD_RESOURCE", "")
+    if not resource:
+        raise HandlerError("DRBD_RESOURCE is not set: this command is run by DRBD as a handler")
+    return resource, environ.get("DRBD_VOLUME", "") or "0"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="xenha-resync-snapshot",
+                                     description="LVM snapshots that protect DRBD resync targets.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run_before = commands.add_parser("before", help="before-resync-target handler")
+    run_before.add_argument("--size", default="20%", help="snapshot size: N%% of the LV or e.g. 512M (default 20%%)")
+    run_before.add_argument("--require", action="store_true",
+                            help="refuse the resync (non-zero exit) when no snapshot can be made")
+    commands.add_parser("after", help="after-resync-target handler")
+    for name in ("rollback", "status"):
+        sub = commands.add_parser(name)
+        sub.add_argument("resource")
+        sub.add_argument("--volume", default="0")
+        if name == "rollback":
+            sub.add_argument("--yes", action="store_true", help="really replace the LV's data")
+    args = parser.parse_args(argv)
+    environ = dict(os.environ)
+    try:
+        return {"before": before, "after": after, "rollback": rollback, "status": status}[args.command](args, environ)
+    except (HandlerError, LvmError) as problem:
+        say(str(problem), error=True)
+        return 1
