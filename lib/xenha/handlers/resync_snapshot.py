@@ -156,6 +156,17 @@ def before(args, environ) -> int:
 
 
 def after(args, environ) -> int:
+    code = remove_after_resync(environ)
+    if args.then:
+        # DRBD 8.4 has one after-resync-target hook: the unfence script runs from here.
+        result = runner.run(args.then.split(), TIMEOUT, env=environ)
+        if result.stdout.strip() or result.stderr.strip():
+            say(f"{args.then}: {runner.last_line(result.stderr) or runner.last_line(result.stdout)}")
+        return result.returncode if result.returncode >= 0 else 1
+    return code
+
+
+def remove_after_resync(environ) -> int:
     resource, volume = drbd_identity(environ)
     lvm = Lvm(env=environ)
     target = Volume(lvm, resource, volume, backing_device(resource, volume, environ))
@@ -223,7 +234,8 @@ def main(argv=None) -> int:
     run_before.add_argument("--size", default="20%", help="snapshot size: N%% of the LV or e.g. 512M (default 20%%)")
     run_before.add_argument("--require", action="store_true",
                             help="refuse the resync (non-zero exit) when no snapshot can be made")
-    commands.add_parser("after", help="after-resync-target handler")
+    run_after = commands.add_parser("after", help="after-resync-target handler")
+    run_after.add_argument("--then", default="", help="command to run afterwards (DRBD 8.4's unfence script)")
     for name in ("rollback", "status"):
         sub = commands.add_parser(name)
         sub.add_argument("resource")
