@@ -129,3 +129,10 @@ def test_at_the_end_every_vm_is_active_on_at_most_one_of_its_replicas(scenario, 
         nodes = [n for n, _role in placement.get(vm.name, [])]
         assert len(nodes) <= 1, f"{vm.name} active on {nodes}"
         assert set(nodes) <= set(vm.replicas), f"{vm.name} on a non-replica node: {nodes}"
+
+
+def test_the_final_cluster_state_verifies(scenario, outcome):
+    import subprocess
+    simulation, _last = outcome
+    checked = subprocess.run(["crm_verify", "-x", simulation.cib, "-V"], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
