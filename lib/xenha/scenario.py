@@ -42,7 +42,8 @@ class Simulation:
         self.description = description
         self.workdir = workdir or tempfile.mkdtemp(prefix="xenha-sim-")
         self.step_number = 0
-        slots, _added = allocation.allocate(description, {})
+        existing = allocation.read(allocation.allocation_path(description.path))
+        slots, _added = allocation.allocate(description, existing)
         self.config = pcmk.build(description, slots)
         self.nodes = [n.name for n in description.nodes]
         self.cib = self._path("cib.xml")
