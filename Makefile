@@ -13,7 +13,7 @@ SIMBINDIR = $(PYLIBDIR)/sim-bin
 AGENTS    = xen-domain lvm-volume
 # simulated tool name : module providing main()
 HANDLERS  = xenha-resync-snapshot:xenha.handlers.resync_snapshot
-SIM_TOOLS = xl:xenha.sim.xl xenha-sim-ssh:xenha.sim.transport
+SIM_TOOLS = xl:xenha.sim.xl xenha-sim-ssh:xenha.sim.transport drbdsetup:xenha.sim.drbdsetup drbdsetup-84:xenha.sim.drbdsetup84
 
 BUILD     = build
 STAGE     = $(BUILD)/stage

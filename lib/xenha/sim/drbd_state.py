@@ -701,7 +701,7 @@ def del_path(node: Node, name: str, pid: int, local: str, peer: str) -> None:
 
 
 # --- attach / detach --------------------------------------------------------------------
-def attach(node: Node, minor: int, backing: str, meta: str, idx: str, opts: dict) -> None:
+def attach(node: Node, minor: int, backing: str, meta: str, idx: str, opts: dict, md_format: str = "v09") -> None:
     res, vnr = node.by_minor(minor)
     if res is None:
         raise DrbdError("fail", 127, obj=str(minor))
@@ -719,7 +719,7 @@ def attach(node: Node, minor: int, backing: str, meta: str, idx: str, opts: dict
             if d.get("backing") == backing:
                 raise DrbdError("fail", 114, obj=str(minor))
     sb = md_superblock(meta)
-    if sb is None or sb[3] != MD_MAGIC_09:
+    if sb is None or (sb[3] != MD_MAGIC_09 if md_format == "v09" else sb[3] not in MD_MAGIC_08):
         raise DrbdError("fail", 119, obj=str(minor))
     disk = node.disk(backing)
     if not disk.exists() or disk.d.get("md_uuid") != sb[1]:

@@ -1,0 +1,240 @@
+"""A simulated `drbdsetup-84` (DRBD 8.4 command syntax) over the same simulated kernel.
+
+`DRBD_DRIVER_VERSION_OVERRIDE=8.4.11 drbdadm ...` re-executes /lib/drbd/drbdadm-84,
+which runs `drbdsetup-84` looked up on PATH (observed: with a `drbdsetup-84` first on
+PATH, drbdadm-84 runs that one; run directly as /lib/drbd/drbdadm-84 it prints
+/lib/drbd/drbdsetup-84, but when drbdadm re-executes it, it uses the bare name). So the
+staged sim-bin directory first on PATH is enough; /lib is never touched. The syntax is
+what drbdadm-84 generates (samples/drbd_08_84_vs_9.txt):
+
+    new-resource R   new-minor R MINOR VOLUME   attach MINOR DISK META INDEX --fencing=..
+    connect R ipv4:A:P ipv4:B:P --protocol=C --allow-two-primaries=yes
+    disconnect ipv4:A:P ipv4:B:P   net-options ipv4:A:P ipv4:B:P [..]
+    primary MINOR [--force]   secondary MINOR   detach MINOR   down R
+    role MINOR -> Primary/Secondary   cstate MINOR -> WFConnection|Connected|SyncSource|...
+    dstate MINOR -> UpToDate/DUnknown   wait-connect MINOR [--wfc-timeout=S]   show [R]
+    outdate MINOR   invalidate MINOR   resume-io MINOR   suspend-io MINOR
+
+8.4 has no node-ids: the two ends get ids 0 and 1 by the order of their addresses when
+they connect. Attach needs v08 meta-data (`drbdadm-84 create-md` writes it); fencing is
+a disk option in 8.4 and is applied to the connection when it is made. Error texts and
+exit codes are drbdsetup's (8.4 prints `N: Failure: (NNN) ...` and
+`N: State change failed: (N) ...` with the minor as object).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from xenha.sim import drbd_state as st
+from xenha.sim.drbd_state import DrbdError
+from xenha.sim.drbdsetup import err, minor_of, need, out, parse
+
+# 8.4 cstate names for the DRBD 9 (connection state, replication state) pair
+def cstate84(res: dict) -> str:
+    if not res["conns"]:
+        return "StandAlone"
+    conn = next(iter(res["conns"].values()))
+    if conn["cstate"] == "StandAlone":
+        return "StandAlone"
+    if conn["cstate"] != "Connected":
+        return "WFConnection"
+    repls = [pd["repl"] for pd in conn["pd"].values()]
+    for repl in repls:
+        if repl not in ("Established", "Off"):
+            return repl
+    return "Connected"
+
+
+def peer(res: dict):
+    return next(iter(res["conns"].items())) if res["conns"] else (None, None)
+
+
+def by_minor(node, text):
+    res, vnr = node.by_minor(minor_of(text))
+    if res is None:
+        raise DrbdError("fail", 127, obj=text)
+    return res, vnr
+
+
+def by_addresses(node, local: str, remote: str):
+    local, remote = st.norm_addr(local), st.norm_addr(remote)
+    for res in node.all():
+        for pid, conn in res["conns"].items():
+            if [local, remote] in conn["paths"]:
+                return res, pid
+    raise DrbdError("plain", 10, f"{local} {remote}: No such connection\n")
+
+
+def show84(node) -> str:
+    lines = []
+    for res in sorted(node.all(), key=lambda r: r["name"]):
+        lines.append(f"resource {res['name']} {{\n")
+        pid, conn = peer(res)
+        if conn:
+            nopts = {k: v for k, v in conn["nopts"].items()
+                     if k not in ("fencing", "_name") and not (k == "protocol" and v == "C")
+                     and not (k == "allow-two-primaries" and v == "no")}
+            if nopts:
+                lines.append("    net {\n")
+                for key, value in nopts.items():
+                    lines.append(f"        {key:<16}\t{value};\n")
+                lines.append("    }\n")
+            if conn["paths"]:
+                local, remote = conn["paths"][0]
+                lines.append("    _remote_host {\n")
+                lines.append(f"        address\t\t\t{remote.replace(':', ' ', 1)};\n")
+                lines.append("    }\n")
+        lines.append("    _this_host {\n")
+        if conn and conn["paths"]:
+            lines.append(f"        address\t\t\t{conn['paths'][0][0].replace(':', ' ', 1)};\n")
+        for vnr, dev in sorted(res["devices"].items()):
+            lines.append(f"        volume {vnr} {{\n")
+            lines.append(f"            device\t\t\tminor {dev['minor']};\n")
+            if dev.get("backing"):
+                lines.append(f'            disk\t\t\t"{dev["backing"]}";\n')
+                lines.append("            meta-disk\t\t\tinternal;\n")
+                dopts = dict(dev.get("dopts", {}))
+                if dopts:
+                    lines.append("            disk {\n")
+                    for key, value in dopts.items():
+                        lines.append(f"                {key:<16}\t{value};\n")
+                    lines.append("            }\n")
+            lines.append("        }\n")
+        lines.append("    }\n}\n\n")
+    return "".join(lines)
+
+
+def run(node, cmd, pos, opts) -> int:
+    objname = pos[0] if pos else ""
+    try:
+        with node:
+            if cmd == "new-resource":
+                need(pos, 1, "resource")
+                st.new_resource(node, pos[0], -1, {k: v for k, v in opts.items() if k != "set-defaults"})
+            elif cmd == "new-minor":
+                need(pos, 3, "volume")
+                st.new_minor(node, pos[0], int(pos[1]), int(pos[2]))
+            elif cmd == "attach":
+                need(pos, 4, "meta_data_index")
+                res, _vnr = by_minor(node, pos[0])
+                dopts = {k: v for k, v in opts.items() if k != "set-defaults"}
+                if "fencing" in dopts:
+                    res["opts"]["fencing84"] = dopts["fencing"]
+                    node.save(res)
+                st.attach(node, minor_of(pos[0]), pos[1], pos[2], pos[3], dopts, md_format="v08")
+            elif cmd == "connect":
+                need(pos, 3, "remote_addr")
+                res = node.get(pos[0])
+                local, remote = st.norm_addr(pos[1]), st.norm_addr(pos[2])
+                if not res["conns"]:
+                    me = 0 if st.addr_ip(local) < st.addr_ip(remote) else 1
+                    res["node_id"] = me
+                    node.save(res)
+                    nopts = {k: v for k, v in opts.items() if k not in ("set-defaults", "discard-my-data")}
+                    if res["opts"].get("fencing84"):
+                        nopts["fencing"] = res["opts"]["fencing84"]
+                    st.new_peer(node, pos[0], 1 - me, nopts)
+                    st.new_path(node, pos[0], 1 - me, local, remote)
+                pid, _conn = peer(node.get(pos[0]))
+                st.connect(node, pos[0], pid, "discard-my-data" in opts)
+            elif cmd == "disconnect":
+                need(pos, 2, "remote_addr")
+                res, pid = by_addresses(node, pos[0], pos[1])
+                st.disconnect(node, res["name"], pid, "force" in opts)
+            elif cmd == "net-options":
+                need(pos, 2, "remote_addr")
+                res, pid = by_addresses(node, pos[0], pos[1])
+                st.net_options(node, res["name"], pid, {k: v for k, v in opts.items() if k != "set-defaults"},
+                               "set-defaults" in opts)
+            elif cmd in ("disk-options", "resource-options"):
+                pass
+            elif cmd == "primary":
+                need(pos, 1, "minor")
+                res, _vnr = by_minor(node, pos[0])
+                st.primary(node, res["name"], "force" in opts or "overwrite-data-of-peer" in opts)
+            elif cmd == "secondary":
+                need(pos, 1, "minor")
+                res, _vnr = by_minor(node, pos[0])
+                st.secondary(node, res["name"])
+            elif cmd in ("role", "cstate", "dstate"):
+                need(pos, 1, "minor")
+                res, vnr = node.by_minor(minor_of(pos[0]))
+                if res is None:
+                    raise DrbdError("plain", 10, f"{pos[0]}: No such device\n" if cmd != "role" else
+                                    f"{pos[0]}: Failure: (127) Device minor not allocated\n")
+                st.evaluate(node, res)
+                pid, conn = peer(res)
+                if cmd == "role":
+                    out(f"{res['role']}/{conn['peer_role'] if conn else 'Unknown'}\n")
+                elif cmd == "cstate":
+                    out(cstate84(res) + "\n")
+                else:
+                    pdisk = conn["pd"][vnr]["pdisk"] if conn else "DUnknown"
+                    out(f"{res['devices'][vnr]['disk']}/{pdisk}\n")
+            elif cmd == "detach":
+                need(pos, 1, "minor")
+                st.detach(node, minor_of(pos[0]), "force" in opts)
+            elif cmd == "down":
+                need(pos, 1, "resource")
+                for name in (node.names() if pos[0] == "all" else [pos[0]]):
+                    st.down(node, name)
+            elif cmd == "outdate":
+                st.outdate(node, minor_of(pos[0]))
+            elif cmd == "invalidate":
+                st.invalidate(node, minor_of(pos[0]))
+            elif cmd in ("suspend-io", "resume-io"):
+                st.suspend_io(node, minor_of(pos[0]), cmd == "resume-io")
+            elif cmd == "show":
+                out(show84(node))
+            elif cmd == "wait-connect":
+                need(pos, 1, "minor")
+                return wait_connect(node, pos[0], opts)
+            else:
+                raise DrbdError("plain", 20, "invalid command\n")
+    except DrbdError as error:
+        rc, text = error.render(objname)
+        err(text)
+        return rc
+    return 0
+
+
+def wait_connect(node, minor: str, opts) -> int:
+    timeout = int(opts.get("wfc-timeout", "0") or 0)
+    deadline = time.monotonic() + timeout if timeout > 0 else None
+    node.__exit__()
+    try:
+        while True:
+            with node:
+                res, _vnr = node.by_minor(minor_of(minor))
+                if res is None:
+                    return 10
+                st.evaluate(node, res)
+                if cstate84(res) not in ("WFConnection",):
+                    return 0
+            if deadline is not None and time.monotonic() >= deadline:
+                return 5
+            time.sleep(0.1)
+    finally:
+        node.__enter__()
+
+
+def main(argv=None) -> int:
+    import os
+    args = list(sys.argv[1:] if argv is None else argv)
+    if os.environ.get("XENHA_SIM_DRBD_MODULE") == "absent":
+        err("Failed to modprobe drbd (No such file or directory)\n")
+        return 20
+    if not args:
+        out("USAGE: drbdsetup-84 command {arguments} [options]\n")
+        return 20
+    if len(args) > 1 and (args[0].isdigit() or args[0].startswith("/dev/drbd")) and not args[1].isdigit():
+        args[0], args[1] = args[1], args[0]
+    cmd = args[0]
+    opts, pos = parse(args[1:])
+    return run(st.Node(), cmd, pos, opts)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
