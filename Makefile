@@ -13,7 +13,9 @@ SIMBINDIR = $(PYLIBDIR)/sim-bin
 AGENTS    = xen-domain lvm-volume
 # simulated tool name : module providing main()
 HANDLERS  = xenha-resync-snapshot:xenha.handlers.resync_snapshot
-SIM_TOOLS = xl:xenha.sim.xl xenha-sim-ssh:xenha.sim.transport drbdsetup:xenha.sim.drbdsetup drbdsetup-84:xenha.sim.drbdsetup84
+# lvm2 commands (real lvm2 underneath, activation simulated) and dmsetup
+LVM_SIM_TOOLS = lvm:xenha.sim.lvm lvs:xenha.sim.lvm vgs:xenha.sim.lvm pvs:xenha.sim.lvm lvchange:xenha.sim.lvm vgchange:xenha.sim.lvm lvcreate:xenha.sim.lvm lvremove:xenha.sim.lvm lvconvert:xenha.sim.lvm lvextend:xenha.sim.lvm lvreduce:xenha.sim.lvm lvresize:xenha.sim.lvm lvrename:xenha.sim.lvm vgrename:xenha.sim.lvm vgremove:xenha.sim.lvm vgcfgbackup:xenha.sim.lvm vgcfgrestore:xenha.sim.lvm lvmconfig:xenha.sim.lvm lvmdump:xenha.sim.lvm lvdisplay:xenha.sim.lvm lvscan:xenha.sim.lvm vgdisplay:xenha.sim.lvm pvdisplay:xenha.sim.lvm pvcreate:xenha.sim.lvm pvremove:xenha.sim.lvm pvchange:xenha.sim.lvm pvscan:xenha.sim.lvm pvresize:xenha.sim.lvm vgcreate:xenha.sim.lvm vgextend:xenha.sim.lvm vgreduce:xenha.sim.lvm vgexport:xenha.sim.lvm vgimport:xenha.sim.lvm vgscan:xenha.sim.lvm vgck:xenha.sim.lvm vgmknodes:xenha.sim.lvm lvmdiskscan:xenha.sim.lvm lvmsadc:xenha.sim.lvm lvmsar:xenha.sim.lvm pvck:xenha.sim.lvm pvmove:xenha.sim.lvm lvmdevices:xenha.sim.lvm vgimportdevices:xenha.sim.lvm vgsplit:xenha.sim.lvm vgmerge:xenha.sim.lvm vgconvert:xenha.sim.lvm
+SIM_TOOLS = xl:xenha.sim.xl xenha-sim-ssh:xenha.sim.transport drbdsetup:xenha.sim.drbdsetup drbdsetup-84:xenha.sim.drbdsetup84 $(LVM_SIM_TOOLS) dmsetup:xenha.sim.dmsetup
 
 BUILD     = build
 STAGE     = $(BUILD)/stage
