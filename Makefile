@@ -58,22 +58,22 @@ install:
 			> $(DESTDIR)$(SIMBINDIR)/$$tool; \
 		chmod 0755 $(DESTDIR)$(SIMBINDIR)/$$tool; done
 
-# A complete install tree under build/stage, used by tests, demo and bench through
-# scripts/with-staged-install (the host's /usr is never written).
+# A complete install tree under build/stage, to look at; demo, test and bench each
+# install into a tree of their own (scripts/run-staged) and see it at the real paths.
 stage:
 	rm -rf $(STAGE)
 	$(MAKE) --no-print-directory install DESTDIR=$(abspath $(STAGE))
 
-demo: deps stage
-	scripts/with-staged-install $(STAGE) $(SBINDIR)/xenha demo
+demo: deps
+	scripts/run-staged $(SBINDIR)/xenha demo
 
-test: deps venv stage
-	scripts/with-staged-install $(STAGE) env XENHA_STAGED=1 XENHA_SBINDIR=$(SBINDIR) \
+test: deps venv
+	scripts/run-staged env XENHA_STAGED=1 XENHA_SBINDIR=$(SBINDIR) \
 		XENHA_SIMBINDIR=$(SIMBINDIR) XENHA_PROVIDER_DIR=$(PROVIDER_DIR) \
 		$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
-bench: deps venv stage
-	scripts/with-staged-install $(STAGE) env XENHA_SIMBINDIR=$(SIMBINDIR) \
+bench: deps venv
+	scripts/run-staged env XENHA_SIMBINDIR=$(SIMBINDIR) \
 		XENHA_PROVIDER_DIR=$(PROVIDER_DIR) $(VENV)/bin/python -m xenha.bench
 
 clean:

@@ -66,6 +66,50 @@ def agent_env(hosts: SimHosts, config: str, interval_ms: int, anchor: bool) -> d
     return env
 
 
+def synthetic_cluster(vm_count: int) -> dict:
+    """A 3-node description with `vm_count` VMs spread over the three node pairs."""
+    pairs = [("n1", "n2"), ("n2", "n3"), ("n1", "n3")]
+    return {
+        "cluster": {"name": "scale", "test_cluster": True},
+        "nodes": [{"name": f"n{i}", "replication_address": f"10.1.0.{i}"} for i in (1, 2, 3)],
+        "vms": [{"name": f"vm{i:03d}", "memory": 256, "kernel": "/boot/vmlinuz", "disk_size": "1G",
+                 "replicas": list(pairs[i % 3]), "preferred_node": pairs[i % 3][i % 2]} for i in range(vm_count)],
+    }
+
+
+def scale_report(sizes=(10, 100, 500)) -> None:
+    """Rendering and Pacemaker's scheduler (crm_simulate computing the first transition)
+    for growing clusters: the growth per VM should stay flat (linear)."""
+    from xenha.cluster import allocation, description
+    from xenha.render import files
+    from xenha.tools import runner
+
+    print("\nrendering + scheduling, 3 nodes (crm_simulate computes the first transition; no execution)")
+    print(f"{'VMs':>5} {'render s':>9} {'schedule s':>11} {'ms per VM':>10} {'actions':>8}")
+    workdir = tempfile.mkdtemp(prefix="xenha-scale-")
+    try:
+        for count in sizes:
+            started = time.perf_counter()
+            desc = description.from_data(synthetic_cluster(count), "scale.toml")
+            slots, _added = allocation.allocate(desc, {})
+            rendered = files.render_all(desc, slots)
+            render_s = time.perf_counter() - started
+            cib = os.path.join(workdir, f"cib-{count}.xml")
+            with open(cib, "w", encoding="utf-8") as handle:
+                handle.write(rendered["pacemaker/cib.xml"])
+            result = runner.run(["crm_simulate", "-x", cib, "-R", "-q", "1", "-u", "n1", "-u", "n2", "-u", "n3"], 1800)
+            if not result.ok:
+                print(f"{count:>5} crm_simulate failed: {result.describe()}")
+                continue
+            schedule_s = result.duration
+            actions = sum(1 for line in result.stdout.splitlines() if line.strip().startswith("* Start"))
+            print(f"{count:>5} {render_s:9.3f} {schedule_s:11.2f} {1000 * (render_s + schedule_s) / count:10.1f} "
+                  f"{actions:>8}")
+    finally:
+        import shutil
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 def main() -> int:
     ours = default_agent("xen-domain")
     for path in (ours, ANCHOR):
@@ -98,6 +142,7 @@ def main() -> int:
     finally:
         hosts.remove()
     print_report(rows, interp[0] + xl_list[0])
+    scale_report()
     return 0
 
 
