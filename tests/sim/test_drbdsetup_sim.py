@@ -226,7 +226,9 @@ def test_protocol_c_cut_fence_freeze_heal_resync(world, tmp_path):
     assert env["DRBD_RESOURCE"] == "r0" and env["DRBD_PEER_NODE_ID"] == "1" and env["DRBD_MY_NODE_ID"] == "0"
     assert env["DRBD_PEER_ADDRESS"] == "10.99.0.2" and env["DRBD_MY_AF"] == "ipv4"
     assert env["UP_TO_DATE_NODES"] == "0x00000001" and env["DRBD_CSTATE"] == "Connecting"
-    assert env["DRBD_MINOR_0"] == "1" and env["PATH"] == "/sbin:/usr/sbin:/bin:/usr/bin"
+    assert env["DRBD_MINOR_0"] == "1" and env["HOME"] == "/" and env["TERM"] == "linux"
+    # the kernel's PATH, with the simulated tools put first by the node's usermode-helper wrapper
+    assert env["PATH"] == world.simbindir + ":/sbin:/usr/sbin:/bin:/usr/bin"
     assert any("response helper name:r0 peer-node-id:1 conn-name:bob helper:fence-peer status:7" in line
                for line in world.helper_log("alice"))
     # bob still has the old data only; heal: bitmap-based resync alice -> bob

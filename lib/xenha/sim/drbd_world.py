@@ -142,13 +142,8 @@ class DrbdWorld:
 
     def set_usermode_helper(self, name: str, config: str) -> str:
         """The node's kernel helper: real drbdadm with this config, as this node."""
-        script = os.path.join(self.node_dir(name), "usermode-helper")
-        with open(script, "w", encoding="utf-8") as handle:
-            handle.write(f"#!/bin/sh\nexec env __DRBD_NODE__={name} /usr/sbin/drbdadm -c {config} \"$@\"\n")
-        os.chmod(script, 0o755)
-        with open(os.path.join(self.state_dir(name), "usermode_helper"), "w", encoding="utf-8") as handle:
-            handle.write(script + "\n")
-        return script
+        return install_usermode_helper(self.state_dir(name), os.path.join(self.node_dir(name), "usermode-helper"),
+                                       self.simbindir, config=config, node=name)
 
     def backing(self, name: str, res: str, vnr: int = 0) -> str:
         out = self.drbdadm(name, "sh-ll-dev", res).stdout.split()
@@ -343,6 +338,31 @@ class DrbdWorld:
             subprocess.run(["ip", "netns", "delete", ns], capture_output=True)
         self.netns = {}
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def install_usermode_helper(state_dir: str, script: str, simbindir: str | None = None, config: str | None = None,
+                            node: str | None = None, drbdadm: str = "/usr/sbin/drbdadm") -> str:
+    """Write a usermode helper wrapper and make it the simulated module's
+    `usermode_helper` (what /sys/module/drbd/parameters/usermode_helper is on a real
+    node; default /sbin/drbdadm). The kernel runs helpers with
+    PATH=/sbin:/usr/sbin:/bin:/usr/bin, where the *real* drbdsetup lives; handlers such
+    as crm-fence-peer.9.sh call `drbdsetup events2 --now`, so the wrapper puts the
+    simulated tools first on PATH. `config`/`node` add `-c` and `__DRBD_NODE__` for
+    setups without /etc/drbd.conf or a matching hostname (the tests); the lab can leave
+    them out."""
+    lines = ["#!/bin/sh"]
+    if simbindir:
+        lines.append(f'PATH={simbindir}:$PATH; export PATH')
+    if node:
+        lines.append(f"__DRBD_NODE__={node}; export __DRBD_NODE__")
+    lines.append(f'exec {drbdadm}{" -c " + config if config else ""} "$@"')
+    with open(script, "w", encoding="utf-8") as handle:
+        handle.write("\n".join(lines) + "\n")
+    os.chmod(script, 0o755)
+    os.makedirs(state_dir, exist_ok=True)
+    with open(os.path.join(state_dir, "usermode_helper"), "w", encoding="utf-8") as handle:
+        handle.write(script + "\n")
+    return script
 
 
 def node_power_off(net_dir: str, node: str | None = None, ips=None) -> None:
