@@ -316,6 +316,15 @@ def losetup(*args) -> str:
     return proc.stdout.strip()
 
 
+def set_read_ahead(dev: str, kib: int = 128):
+    """dm devices of linear LVs read ahead 256 sectors by default; so does ours."""
+    try:
+        with open("/sys/block/%s/queue/read_ahead_kb" % os.path.basename(dev), "w") as handle:
+            handle.write("%d\n" % kib)
+    except OSError:
+        pass
+
+
 def block_numbers(path: str):
     st_ = os.stat(path)
     return os.major(st_.st_rdev), os.minor(st_.st_rdev)
@@ -406,6 +415,7 @@ def create_lv_device(state: st.NodeState, vg: lvm_meta.VG, lv: lvm_meta.LV, mode
     if read_only:
         args.append("--read-only")
     dev = losetup(*args, pv.device)
+    set_read_ahead(dev)
     major, minor = block_numbers(dev)
     pv_major, pv_minor = block_numbers(pv.device)
     try:
@@ -574,7 +584,7 @@ class Activator:
 
     def active_count(self, vg: lvm_meta.VG) -> int:
         ids = {r.get("lv_uuid") for r in self.state.devices() if r.get("vg_uuid") == vg.id}
-        return sum(1 for lv in vg.lvs.values() if lv.visible and lv.id in ids)
+        return sum(1 for lv in vg.lvs.values() if vg.is_visible(lv) and lv.id in ids)
 
 
 # --- argument helpers ----------------------------------------------------------------
@@ -734,7 +744,7 @@ def cmd_vgchange(command: str, args) -> int:
             open_lvs = []
             for lv in vg.lvs.values():
                 record = activator.state.by_lv_uuid(lv.id)
-                if record is not None and lv.visible and activator.state.holders_of(record):
+                if record is not None and vg.is_visible(lv) and activator.state.holders_of(record):
                     open_lvs.append((lv, record))
             if open_lvs:
                 lv, record = open_lvs[0]

@@ -188,7 +188,8 @@ class LV:
 
     @property
     def visible(self) -> bool:
-        return "VISIBLE" in self.status
+        # snapshotN LVs (type "snapshot" segments) are internal, whatever their status
+        return "VISIBLE" in self.status and not any(s.type == "snapshot" for s in self.segments)
 
     @property
     def writable(self) -> bool:
@@ -240,6 +241,17 @@ class VG:
             if cow in (seg.cow_store, seg.merging_store):
                 return lv, seg
         return None, None
+
+    def is_visible(self, lv: LV) -> bool:
+        """lvm2's lv_is_visible(): a snapshot (COW) LV is visible when its origin is,
+        unless it is merging; internal snapshotN LVs never are."""
+        snap_lv, seg = self.cow_segment(lv.name)
+        if seg is not None:
+            if seg.merging_store:
+                return False
+            origin = self.lvs.get(seg.origin)
+            return origin is not None and origin.visible
+        return lv.visible
 
     def is_partial(self, lv: LV) -> bool:
         for seg in lv.segments:

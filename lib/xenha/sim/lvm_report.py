@@ -439,10 +439,13 @@ def lvdisplay(command: str, args) -> int:
         if text.strip().startswith("LV UUID"):
             uuid = text.split()[-1]
             record = ctx.by_uuid.get(uuid)
-        if record is not None and text.strip().startswith("LV Status"):
-            out.append(line.replace("NOT available", "available"))
-            out.append("  # open                 %d\n" % ctx.state.open_count(record, ctx.registry))
-            continue
+        if text.strip().startswith("LV Status"):
+            continue          # printed below, where lvm2 prints it with activation
+        if text.strip().startswith("LV Size"):
+            # lvm2 prints these only when activation is enabled (lib/display/display.c)
+            out.append("  LV Status              %s\n" % ("available" if record is not None else "NOT available"))
+            if record is not None:
+                out.append("  # open                 %d\n" % ctx.state.open_count(record, ctx.registry))
         if record is not None and text.strip().startswith("Read ahead sectors"):
             out.append(line)
             out.append("  - currently set to     %d\n" % (read_ahead_bytes(record) // 512))

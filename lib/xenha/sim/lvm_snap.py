@@ -193,7 +193,7 @@ def cmd_lvcreate_snapshot(args, user_config) -> int:
             snap = lvm_meta.Section(next_name(vg, "snapshot%d"))
             snap.items = [
                 ("id", new_uuid()),
-                ("status", list(cow_sec.get("status", ["READ", "VISIBLE"]))),
+                ("status", [x for x in cow_sec.get("status", ["READ"]) if x != "VISIBLE"]),
                 ("flags", list(cow_sec.get("flags", []))),
                 ("creation_time", int(time.time())),
                 ("creation_host", socket.gethostname()),
@@ -396,6 +396,7 @@ def activate_snapshots(activator, vg: lvm_meta.VG, origin: lvm_meta.LV, mode: st
         read_only = not cow.writable
         args = ["--find", "--show"] + (["--read-only"] if read_only else []) + [path]
         dev = lvm.losetup(*args)
+        lvm.set_read_ahead(dev)
         major, minor = lvm.block_numbers(dev)
         links = lvm.make_links(state, vg.name, cow.name, "", major, minor)
         sectors = int(origin_record["sectors"])

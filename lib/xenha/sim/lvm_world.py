@@ -216,8 +216,9 @@ class LvmWorld:
         self.vg_names.add(vg)
         return self.check(node, ["vgcreate", *extra, vg, *devices])
 
-    def create_lv(self, node: str, vg: str, lv: str, size: str, activate: bool = False, extra=()):
-        args = ["lvcreate", "-L", size, "-n", lv, *extra, vg]
+    def create_lv(self, node: str, vg: str, lv: str, size: str, activate: bool = False, extra=(),
+                  pvs=()):
+        args = ["lvcreate", "-L", size, "-n", lv, *extra, vg, *pvs]
         if not activate:
             args[1:1] = ["-an", "-Zn"]
         return self.check(node, args)
