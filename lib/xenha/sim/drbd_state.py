@@ -72,6 +72,13 @@ Facts and where they come from (code was read for facts only, none is copied):
   consistent flag, Outdated without was-up-to-date, else UpToDate without fencing or
   when all peers are known outdated, Consistent otherwise.
 
+Deviations to know about: the helper environment also carries the simulator's own
+XENHA_SIM_DRBD_* variables (so that a handler's drbdsetup calls reach the same simulated
+node); a resync ends at the first evaluation on either side after its time is up (the
+source queues the resync data when it first looks after the handshake, so a resync
+needs at least one command on the source); a node that loses power must be taken off
+the network by whoever cuts the power (`withdraw_node`), since nothing runs to notice.
+
 What is simplified (not faithful): one path per connection is used; the handshake is
 immediate once both sides see each other; resync speed is a fixed rate (env
 ``XENHA_SIM_DRBD_RESYNC_RATE`` KiB/s, else the disk option --c-max-rate or
