@@ -382,3 +382,21 @@ def test_lvm_activate_monitor_follows_activation(world):
     assert deep.returncode == 0, deep.stderr
     ok(world.run("mk1", ["lvchange", "-an", f"{vg}/vm_shaolin"]))
     assert run_agent(world, "mk1", "monitor", vg, "vm_shaolin").returncode == 7
+
+
+def test_metadata_changes_follow_an_active_lv(world):
+    vg = one_node(world)
+    ok(world.run("mk1", ["lvchange", "-ay", f"{vg}/vm_shaolin"]))
+    world.write("mk1", vg, "vm_shaolin", 0, b"data")
+    ok(world.run("mk1", ["lvrename", vg, "vm_shaolin", "renamed"]))
+    assert os.listdir(f"/dev/{vg}") == ["renamed"]
+    assert world.read("mk1", vg, "renamed", 0, 4) == b"data"
+    ok(world.run("mk1", ["lvextend", "-L", "+8M", f"{vg}/renamed"]))
+    size = subprocess.run(["blockdev", "--getsize64", f"/dev/{vg}/renamed"], capture_output=True, text=True)
+    assert size.stdout.strip() == str(24 << 20)
+    asked = world.run("mk1", ["lvremove", f"{vg}/renamed"])
+    assert asked.returncode == 5
+    assert asked.stdout.startswith(f"Do you really want to remove active logical volume {vg}/renamed? [y/n]: ")
+    ok(world.run("mk1", ["lvremove", "-y", f"{vg}/renamed"]))
+    assert ok(world.run("mk1", ["dmsetup", "ls"])).stdout == "No devices found\n"
+    assert not os.path.exists(f"/dev/{vg}")

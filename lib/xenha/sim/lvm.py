@@ -888,7 +888,7 @@ def set_loop_geometry(dev: str, offset: int, sizelimit: int):
         buf = bytearray(struct.calcsize(fmt))
         fcntl.ioctl(fd, loop_get_status64, buf)
         fields = list(struct.unpack(fmt, bytes(buf)))
-        fields[2], fields[3] = offset, sizelimit
+        fields[3], fields[4] = offset, sizelimit
         fcntl.ioctl(fd, loop_set_status64, struct.pack(fmt, *fields))
         fcntl.ioctl(fd, loop_set_capacity, 0)
     finally:

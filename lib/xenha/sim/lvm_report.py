@@ -489,12 +489,7 @@ def vgdisplay(command: str, args) -> int:
     rest, user_config = lvm.split_config(args)
     proc = lvm.run_lvm(command, rest, user_config)
     ctx = Context()
-    out, vg_uuid = [], None
-    lines = proc.stdout.splitlines(keepends=True)
-    for line in lines:
-        if line.strip().startswith("VG UUID"):
-            vg_uuid = line.split()[-1]
-        out.append(line)
+    out = proc.stdout.splitlines(keepends=True)
     # "Open LV" comes before "VG UUID" in each block: fix in a second pass
     result, block = [], []
     for line in out:
