@@ -10,7 +10,7 @@ SBINDIR   ?= $(PREFIX)/sbin
 PROVIDER_DIR = $(OCF_ROOT)/resource.d/xenha
 SIMBINDIR = $(PYLIBDIR)/sim-bin
 
-AGENTS    = xen-domain lvm-volume
+AGENTS    = xen-domain lvm-volume drbd-resource
 # simulated tool name : module providing main()
 HANDLERS  = xenha-resync-snapshot:xenha.handlers.resync_snapshot
 # lvm2 commands (real lvm2 underneath, activation simulated) and dmsetup

@@ -6,13 +6,14 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from conftest import RNG, need_tool
+from xenha.agents.drbd_resource import DrbdResourceAgent
 from xenha.agents.lvm_volume import LvmVolumeAgent
 from xenha.agents.xen_domain import XenDomainAgent
 from xenha.ocf.agent import Action, ResourceAgent
 from xenha.ocf.metadata import render
 from xenha.ocf.parameters import SELECT, STRING, Parameter
 
-AGENTS = [XenDomainAgent, LvmVolumeAgent]
+AGENTS = [XenDomainAgent, LvmVolumeAgent, DrbdResourceAgent]
 
 
 def validate(xml_text: str) -> subprocess.CompletedProcess:

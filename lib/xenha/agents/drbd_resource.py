@@ -23,6 +23,7 @@ disks UpToDate (the only safe dual-primary: live migration).
 from xenha.ocf import codes
 from xenha.ocf.agent import Action, ResourceAgent, main as ocf_main
 from xenha.ocf.codes import OcfError
+from xenha.ocf.deadline import DeadlineExceeded
 from xenha.ocf.parameters import INTEGER, SELECT, STRING, Parameter
 from xenha.tools import drbd, runner
 
@@ -163,3 +164,433 @@ def promote_refusal(state: drbd.ResourceState | None) -> str | None:
         if bad:
             return f"{peer} is Primary with disk {'/'.join(bad)}: dual-primary needs both UpToDate"
     return None
+
+
+# --- the tools for one resource ---------------------------------------------------------
+QUERY_TIMEOUT = 15.0
+CHANGE_TIMEOUT = 60.0
+
+
+def detect_version(environ, timeout: float) -> str | None:
+    """"9", "8.4", or None when no DRBD module is loaded. drbd-utils' own override
+    (DRBD_DRIVER_VERSION_OVERRIDE) wins, then /proc/drbd, then `drbdsetup --version`."""
+    override = environ.get("DRBD_DRIVER_VERSION_OVERRIDE", "")
+    if override:
+        return "8.4" if override.startswith("8.") else "9"
+    try:
+        with open("/proc/drbd", encoding="ascii", errors="replace") as handle:
+            first = handle.readline()
+        if first.startswith("version: 8."):
+            return "8.4"
+        if first.startswith("version: "):
+            return "9"
+    except OSError:
+        pass
+    try:
+        result = runner.run(["drbdsetup", "--version"], timeout, env=environ)
+    except runner.ToolNotFound:
+        return None
+    for line in result.stdout.splitlines():
+        key, _eq, value = line.partition("=")
+        if key == "DRBD_KERNEL_VERSION_CODE":
+            code = int(value, 16) if value.startswith("0x") else 0
+            if code == 0:
+                return None
+            return "8.4" if code >> 16 == 8 else "9"
+    return None
+
+
+class DrbdTools:
+    """drbdadm and drbdsetup for one resource, every call bounded."""
+
+    def __init__(self, resource: str, conf: str, drbdadm: str, environ, version: str):
+        self.resource = resource
+        self.conf = conf
+        self.drbdadm = drbdadm
+        self.environ = environ
+        self.version = version
+
+    def adm(self, args, timeout: float) -> runner.CommandResult:
+        return runner.run([self.drbdadm, "-c", self.conf, *args], timeout, env=self.environ)
+
+    def state(self, timeout: float) -> drbd.ResourceState | None:
+        """The resource on this node, or None when it is not configured (certain)."""
+        if self.version == "8.4":
+            return self._state_84(timeout)
+        result = runner.run(["drbdsetup", "events2", "--now", self.resource], timeout, env=self.environ)
+        if result.returncode == drbd.RC_NO_OBJECT and "No such resource" in result.stderr:
+            return None
+        if not result.ok:
+            raise drbd.DrbdError(f"cannot read the state of {self.resource}: {result.describe()}", result)
+        return drbd.parse_events2(result.stdout).get(self.resource)
+
+    def _state_84(self, timeout: float) -> drbd.ResourceState | None:
+        answers = {}
+        for query in ("role", "cstate", "dstate"):
+            result = self.adm([query, self.resource], timeout)
+            text = result.stdout.strip()
+            if result.returncode == drbd.RC_NO_OBJECT or text == "Unconfigured" or "Unconfigured" in result.stderr:
+                return None
+            if not result.ok or not text:
+                raise drbd.DrbdError(f"cannot read the state of {self.resource}: {result.describe()}", result)
+            answers[query] = text.splitlines()[0].strip()
+        roles, disks = answers["role"].partition("/"), answers["dstate"].partition("/")
+        fake = (f"exists resource name:{self.resource} role:{roles[0]} suspended:no\n"
+                f"exists device name:{self.resource} volume:0 minor:0 disk:{disks[0]} client:no quorum:yes\n")
+        cstate = answers["cstate"]
+        connection = "Connected" if cstate in drbd.RESYNC_STATES or cstate == "Connected" else (
+            "Connecting" if cstate in ("WFConnection", "Unconnected") else cstate)
+        replication = cstate if cstate in drbd.RESYNC_STATES else ("Established" if cstate == "Connected" else "Off")
+        fake += (f"exists connection name:{self.resource} peer-node-id:1 conn-name:peer connection:{connection} "
+                 f"role:{roles[2] or 'Unknown'}\n"
+                 f"exists peer-device name:{self.resource} peer-node-id:1 conn-name:peer volume:0 "
+                 f"replication:{replication} peer-disk:{disks[2] or 'DUnknown'}\n")
+        return drbd.parse_events2(fake).get(self.resource)
+
+
+# --- the agent ----------------------------------------------------------------------------
+class DrbdResourceAgent(ResourceAgent):
+    NAME = "drbd-resource"
+    SHORTDESC = "DRBD resource, promotable (dual-primary for live migration)"
+    LONGDESC = (
+        "Manages one DRBD resource as a promotable clone: start brings it up (attach and connect "
+        "through drbdadm) and leaves it Secondary, promote makes it Primary only with UpToDate data "
+        "(and, as a second Primary, only while connected to the other Primary with both disks "
+        "UpToDate, which is what live migration needs), demote and stop take it back. The monitor "
+        "reports health: 190/191 while the peer is missing, a resync runs, a disk is not UpToDate, "
+        "I/O is suspended or a stale fencing constraint is left in the CIB; 1/9 for a failed or "
+        "missing local disk and for StandAlone (split brain). Promotion scores are written with "
+        "crm_attribute --promotion, only when they change. validate-all checks the clone meta "
+        "attributes (promoted-max at most 2, promoted-node-max 1, clone-node-max 1, notify=true, "
+        "allow-two-primaries in the DRBD configuration when promoted-max is 2). Left out compared "
+        "with ocf:linbit:drbd: stop_outdates_secondary (disabled upstream), ignore_missing_notifications "
+        "(notify is required), remove_master_score_if_peer_primary and fail_promote_early_if_peer_primary "
+        "(for single-primary setups; here the promote rules above decide), module version bounds "
+        "(DRBD 9 and 8.4 are both handled), connect_only_after_promote and unfence_extra_args.")
+    PARAMETERS = PARAMETERS
+    ACTIONS = ACTIONS
+
+    def __init__(self, env, log, deadline):
+        super().__init__(env, log, deadline)
+        self.resource = self.params.drbd_resource or ""
+        self._tools = None
+        self._record = None
+
+    # --- collaborators -------------------------------------------------------------------
+    @property
+    def record(self):
+        if self._record is None:
+            from xenha.ocf.state import ResourceRecord
+            self._record = ResourceRecord(self.env.rsctmp, self.NAME, self.env.instance)
+        return self._record
+
+    def version(self) -> str | None:
+        forced = self.params.drbd_version
+        if forced != "auto":
+            return forced
+        remembered = self.record.read().get("version")
+        return remembered or detect_version(self.env.environ, self.deadline.timeout(QUERY_TIMEOUT))
+
+    @property
+    def tools(self) -> DrbdTools:
+        if self._tools is None:
+            version = self.version()
+            if version is None:
+                raise OcfError(codes.ERR_INSTALLED, "the DRBD kernel module is not loaded")
+            self._tools = DrbdTools(self.resource, self.params.drbdconf, self.params.drbdadm, self.env.environ,
+                                    version)
+        return self._tools
+
+    def state(self) -> drbd.ResourceState | None:
+        try:
+            return self.tools.state(self.deadline.timeout(QUERY_TIMEOUT))
+        except drbd.DrbdError as error:
+            raise OcfError(codes.ERR_GENERIC, str(error)) from None
+
+    # --- validation ------------------------------------------------------------------------
+    def check_environment(self) -> None:
+        action = self.env.action
+        if action == "stop":
+            for problem in self.params.errors:
+                self.log.warning(f"{problem.reason}; using the default for stop")
+        else:
+            self.params.raise_first_error()
+            parse_scores(self.params.promotion_scores)
+        if not self.resource:
+            raise OcfError(codes.ERR_CONFIGURED, "parameter drbd_resource is not set")
+        if action in ("start", "promote", "validate-all", "reload-agent", "notify"):
+            self.check_clone_meta()
+        if action in ("validate-all", "reload-agent") and self.check_level < 10:
+            return
+        path = self.env.environ.get("PATH", "")
+        for tool in (self.params.drbdadm, "drbdsetup"):
+            if runner.which(tool, path) is None:
+                raise OcfError(codes.ERR_INSTALLED, f"{tool} command not found")
+        self.tools  # the DRBD module must be there (5; probe 7, monitor 1, stop 0)
+        if action != "stop":
+            try:
+                with open(self.params.drbdconf, encoding="utf-8"):
+                    pass
+            except OSError as error:
+                raise OcfError(codes.ERR_INSTALLED,
+                               f"DRBD configuration {self.params.drbdconf} unreadable: {error.strerror}") from None
+        if action in ("start", "validate-all"):
+            self.check_configuration()
+
+    def check_clone_meta(self) -> None:
+        env = self.env
+        if not env.is_clone:
+            return  # a plain primitive (ocf-tester, crm_resource --force-*): nothing to check
+        problems = []
+        if env.clone_node_max not in (None, 1):
+            problems.append(f"clone-node-max={env.clone_node_max} (must be 1)")
+        if env.is_promotable:
+            if env.promoted_node_max not in (None, 1):
+                problems.append(f"promoted-node-max={env.promoted_node_max} (must be 1)")
+            if (env.promoted_max or 1) > 2:
+                problems.append(f"promoted-max={env.promoted_max} (DRBD allows at most 2 Primaries)")
+            if env.promoted_max == 2 and (env.clone_max or 0) > 2:
+                problems.append(f"clone-max={env.clone_max} with promoted-max=2 (at most 2)")
+            if not env.notify_enabled:
+                problems.append("notify=false (set notify=true on the clone)")
+        if problems:
+            raise OcfError(codes.ERR_CONFIGURED, "clone meta attributes: " + ", ".join(problems))
+
+    def check_configuration(self) -> None:
+        """The resource is defined for this host; dual-primary needs allow-two-primaries."""
+        result = self.tools.adm(["dump", self.resource], self.deadline.timeout(QUERY_TIMEOUT))
+        if not result.ok:
+            words = runner.last_line(result.stderr) or result.describe()
+            raise OcfError(codes.ERR_INSTALLED, f"{self.resource} is not usable on this node: {words}")
+        if (self.env.promoted_max or 1) >= 2 and "allow-two-primaries yes" not in " ".join(result.stdout.split()):
+            raise OcfError(codes.ERR_CONFIGURED,
+                           f"promoted-max=2 needs 'allow-two-primaries yes;' in the net section of {self.resource}")
+
+    def stop_when_invalid(self, problem: OcfError) -> int:
+        # Without drbdadm (or its configuration) drbdsetup can still take the resource down.
+        if problem.code == codes.ERR_INSTALLED and "kernel module is not loaded" in problem.reason:
+            self.log.info("no DRBD module: nothing can be configured; stop succeeds")
+            return codes.SUCCESS
+        try:
+            result = runner.run(["drbdsetup", "down", self.resource], self.deadline.timeout(CHANGE_TIMEOUT),
+                                env=self.env.environ)
+        except runner.ToolNotFound:
+            self.log.info("drbdsetup not installed: no DRBD resource can be configured; stop succeeds")
+            return codes.SUCCESS
+        if result.ok or (result.returncode == drbd.RC_NO_OBJECT and "No such resource" in result.stderr):
+            self.set_score(None)
+            return codes.SUCCESS
+        self.log.exit_reason(f"cannot take {self.resource} down: {drbd.state_change_failure(result)}")
+        return codes.ERR_GENERIC
+
+    # --- promotion score -----------------------------------------------------------------
+    def set_score(self, score: int | None) -> None:
+        """crm_attribute --promotion, only when the value changes (cached in HA_RSCTMP)."""
+        record = self.record.read()
+        wanted = "" if score is None else str(score)
+        if record.get("score", "<none>") == wanted:
+            return
+        argv = ["crm_attribute", "--promotion", "--lifetime", "reboot"]
+        if self.env.on_node:
+            argv += ["--node", self.env.on_node]
+        argv += ["--delete"] if score is None else ["--update", wanted]
+        try:
+            result = runner.run(argv, self.deadline.timeout(10.0, reserve=1.0), env=self.env.environ)
+        except (runner.ToolNotFound, DeadlineExceeded) as error:  # never fail an action over the score
+            self.log.warning(f"cannot set the promotion score: {error}")
+            return
+        if not result.ok:
+            self.log.warning(f"cannot set the promotion score to {wanted or 'none'}: {result.describe()}")
+            return
+        record["score"] = wanted
+        self.record.write(record)
+
+    def update_score(self, state) -> None:
+        self.set_score(promotion_score(state, parse_scores(self.params.promotion_scores)))
+
+    # --- actions ---------------------------------------------------------------------------
+    def action_monitor(self) -> int:
+        state = self.state()
+        code, reason = monitor_verdict(state)
+        if state is None:
+            return code
+        self.update_score(state)
+        if any(not connection.connected for connection in state.connections.values()):
+            self.watch_fencing()
+        elif code in (codes.SUCCESS, codes.RUNNING_PROMOTED):
+            stale = self.stale_fencing_constraint()
+            if stale:
+                code = codes.DEGRADED_PROMOTED if code == codes.RUNNING_PROMOTED else codes.DEGRADED
+                reason = stale
+        if code not in (codes.SUCCESS, codes.RUNNING_PROMOTED):
+            self.log.exit_reason(reason)
+        return code
+
+    def watch_fencing(self) -> None:
+        """The peer was unreachable: a fence-peer handler may have left a constraint."""
+        record = self.record.read()
+        if record.get("fence_watch") != "1":
+            record["fence_watch"] = "1"
+            self.record.write(record)
+
+    def stale_fencing_constraint(self) -> str | None:
+        """A `drbd-fence-by-handler-<res>-*` constraint left while everything is UpToDate
+        and connected (the unfence handler failed: drbd-utils#11). Looked for only after the
+        peer was seen unreachable, so healthy monitors make no CIB query."""
+        record = self.record.read()
+        if record.get("fence_watch") != "1":
+            return None
+        xpath = f"//rsc_location[starts-with(@id,'drbd-fence-by-handler-{self.resource}-')]"
+        try:
+            result = runner.run(["cibadmin", "--query", "--xpath", xpath], self.deadline.timeout(10.0, reserve=1.0),
+                                env=self.env.environ)
+        except runner.ToolNotFound:
+            return None
+        if result.ok and "rsc_location" in result.stdout:
+            ident = result.stdout.split('id="', 1)[1].split('"', 1)[0] if 'id="' in result.stdout else "?"
+            return (f"stale fencing constraint {ident}: all disks are UpToDate and connected, but it still "
+                    f"forbids promotion (remove it: pcs constraint delete {ident})")
+        if result.returncode in (0, 105, 6) or "No such device" in result.stderr:
+            record.pop("fence_watch", None)
+            self.record.write(record)
+        return None
+
+    def action_start(self) -> int:
+        state = self.state()
+        if state is None:
+            result = self.tools.adm(["up", self.resource], self.deadline.timeout(CHANGE_TIMEOUT, reserve=5.0))
+            if not result.ok:
+                raise OcfError(codes.ERR_GENERIC, f"drbdadm up {self.resource}: {drbd.state_change_failure(result)}")
+        else:
+            result = self.tools.adm(["adjust", self.resource], self.deadline.timeout(CHANGE_TIMEOUT, reserve=5.0))
+            if not result.ok:
+                self.log.warning(f"drbdadm adjust {self.resource}: {drbd.state_change_failure(result)}")
+        state = self.state()
+        if state is None:
+            raise OcfError(codes.ERR_GENERIC, f"{self.resource} is not configured after drbdadm up")
+        if state.primary:
+            self.demote_to_secondary()  # start leaves the instance Unpromoted
+        state = self.wait_for_peer()
+        record = self.record.read()
+        record["version"] = self.tools.version
+        self.record.write(record)
+        self.update_score(state)
+        if self.env.is_clone and monitor_verdict(state)[0] != codes.SUCCESS:
+            self.log.info(f"{self.resource} started: {monitor_verdict(state)[1]}")
+        return codes.SUCCESS
+
+    def wait_for_peer(self) -> drbd.ResourceState:
+        """Wait up to wfc_timeout for the connections; a missing peer is not an error."""
+        limit = self.deadline.remaining(reserve=3.0)
+        waited, pause = 0.0, 0.1
+        state = self.state()
+        while waited < min(float(self.params.wfc_timeout), limit):
+            if state is not None and state.connections and all(c.connected for c in state.connections.values()):
+                return state
+            if not self.deadline.sleep(pause, reserve=3.0):
+                break
+            waited += pause
+            pause = min(pause * 2, 1.0)
+            state = self.state()
+        if state is not None and not all(c.connected for c in state.connections.values()):
+            self.log.info(f"{self.resource}: peer not connected after {self.params.wfc_timeout}s; continuing")
+        return state
+
+    def demote_to_secondary(self) -> None:
+        pause, last = 0.2, None
+        while True:
+            result = self.tools.adm(["secondary", self.resource], self.deadline.timeout(CHANGE_TIMEOUT, reserve=2.0))
+            if result.ok:
+                return
+            last = drbd.state_change_failure(result)
+            self.log.warning(f"drbdadm secondary {self.resource}: {last}")
+            if not self.deadline.sleep(pause, reserve=2.0):
+                raise OcfError(codes.ERR_GENERIC, f"cannot demote {self.resource}: {last}")
+            pause = min(pause * 2, 2.0)
+
+    def action_stop(self) -> int:
+        state = self.state()
+        if state is not None:
+            if state.primary:
+                self.demote_to_secondary()
+            result = self.tools.adm(["down", self.resource], self.deadline.timeout(CHANGE_TIMEOUT, reserve=2.0))
+            if not result.ok:
+                # drbdadm needs a readable configuration; drbdsetup does not.
+                self.log.warning(f"drbdadm down {self.resource}: {drbd.state_change_failure(result)}; "
+                                 "trying drbdsetup down")
+                result = runner.run(["drbdsetup", "down", self.resource],
+                                    self.deadline.timeout(CHANGE_TIMEOUT, reserve=2.0), env=self.env.environ)
+            if self.state() is not None:
+                raise OcfError(codes.ERR_GENERIC,
+                               f"{self.resource} still configured after drbdadm down: {drbd.state_change_failure(result)}")
+        self.set_score(None)
+        record = self.record.read()
+        record.pop("version", None)
+        self.record.write(record)
+        return codes.SUCCESS
+
+    def action_promote(self) -> int:
+        state = self.state()
+        if state is None:
+            raise OcfError(codes.ERR_GENERIC, f"cannot promote {self.resource}: not started")
+        if state.primary:
+            return codes.SUCCESS
+        refusal = promote_refusal(state)
+        if refusal:
+            self.update_score(state)
+            raise OcfError(codes.ERR_GENERIC, refusal)
+        pause = 0.5
+        while True:
+            result = self.tools.adm(["primary", self.resource], self.deadline.timeout(CHANGE_TIMEOUT, reserve=2.0))
+            if result.ok:
+                break
+            if result.returncode == drbd.RC_NEED_UP_TO_DATE:
+                self.update_score(self.state())
+                raise OcfError(codes.ERR_GENERIC, "Refusing to be promoted to Primary without access to UpToDate data")
+            words = drbd.state_change_failure(result)
+            self.log.warning(f"drbdadm primary {self.resource}: {words}; retrying")
+            if not self.deadline.sleep(pause, reserve=2.0):
+                raise OcfError(codes.ERR_GENERIC, f"cannot promote {self.resource}: {words}")
+            pause = min(pause * 2, 4.0)
+        state = self.state()
+        if state is None or not state.primary:
+            raise OcfError(codes.ERR_GENERIC, f"{self.resource} is not Primary after drbdadm primary")
+        self.update_score(state)
+        return codes.SUCCESS
+
+    def action_demote(self) -> int:
+        state = self.state()
+        if state is None:
+            raise OcfError(codes.NOT_RUNNING, f"cannot demote {self.resource}: not configured")
+        if state.primary:
+            self.demote_to_secondary()
+        self.update_score(self.state())
+        return codes.SUCCESS
+
+    def action_notify(self) -> int:
+        notify = self.env.notify()
+        try:
+            state = self.state()
+            if state is None:
+                return codes.SUCCESS
+            if notify.type == "post" and notify.operation == "start":
+                # A peer came up: make sure we connect to it (drbdadm applies only differences).
+                result = self.tools.adm(["adjust", self.resource], self.deadline.timeout(CHANGE_TIMEOUT, reserve=2.0))
+                if not result.ok:
+                    self.log.warning(f"drbdadm adjust {self.resource}: {drbd.state_change_failure(result)}")
+                state = self.state()
+            if notify.type == "post":
+                self.update_score(state)
+        except OcfError as problem:
+            self.log.warning(f"notify {notify.type}-{notify.operation}: {problem.reason}")
+        return codes.SUCCESS
+
+    def action_validate_all(self) -> int:
+        return codes.SUCCESS
+
+    def action_reload_agent(self) -> int:
+        return codes.SUCCESS
+
+
+def main() -> int:
+    return ocf_main(DrbdResourceAgent)
