@@ -274,7 +274,8 @@ class LvmVolumeAgent(ResourceAgent):
         from xenha.tools.lvm import LvmError
 
         try:
-            volumes = self.lvm.logical_volumes(self.vg, [], self.deadline.timeout(QUERY_TIMEOUT))
+            volumes = self.lvm.logical_volumes(self.vg, [], self.deadline.timeout(QUERY_TIMEOUT),
+                                               foreign=self.params.ownership == OWNERSHIP_SYSTEM_ID)
         except LvmError as error:
             raise OcfError(codes.ERR_GENERIC, f"cannot list LVs of {self.vg}: {error}") from None
         names = [v.name for v in volumes if not v.is_snapshot]
@@ -286,7 +287,8 @@ class LvmVolumeAgent(ResourceAgent):
         from xenha.tools.lvm import LvmError
 
         try:
-            volumes = self.lvm.logical_volumes(self.vg, names, self.deadline.timeout(QUERY_TIMEOUT))
+            volumes = self.lvm.logical_volumes(self.vg, names, self.deadline.timeout(QUERY_TIMEOUT),
+                                               foreign=self.params.ownership == OWNERSHIP_SYSTEM_ID)
         except LvmError as error:
             raise OcfError(codes.ERR_GENERIC, f"cannot read LVs of {self.vg}: {error}") from None
         missing = sorted(set(names) - {v.name for v in volumes})

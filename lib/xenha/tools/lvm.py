@@ -173,10 +173,10 @@ class Lvm:
             raise LvmError(result.describe(), result)
         return VolumeGroup(rows[0])
 
-    def logical_volumes(self, vg: str, names, timeout: float) -> list[LogicalVolume]:
+    def logical_volumes(self, vg: str, names, timeout: float, foreign: bool = False) -> list[LogicalVolume]:
         """The named LVs of `vg` (all LVs when `names` is empty). Missing ones are absent."""
         targets = [f"{vg}/{name}" for name in names] if names else [vg]
-        rows, result = self._report("lvs", "lv", LV_FIELDS, targets, timeout)
+        rows, result = self._report("lvs", "lv", LV_FIELDS, targets, timeout, ("--foreign",) if foreign else ())
         if not rows and result.returncode != 0 and not not_found(result):
             raise LvmError(result.describe(), result)
         return [LogicalVolume(row) for row in rows]
