@@ -96,11 +96,12 @@ class Volume:
         return volumes[0] if volumes else None
 
 
-def backing_device(resource: str, volume: str, environ) -> str:
+def backing_device(resource: str, volume: str, environ, conf: str | None = None) -> str:
     disk = environ.get("DRBD_LL_DISK", "")
     if disk:
         return disk
-    result = runner.run(["drbdadm", "sh-ll-dev", f"{resource}/{volume}"], TIMEOUT, env=environ)
+    argv = ["drbdadm"] + (["-c", conf] if conf else []) + ["sh-ll-dev", f"{resource}/{volume}"]
+    result = runner.run(argv, TIMEOUT, env=environ)
     if not result.ok or not result.stdout.strip():
         raise HandlerError(f"cannot find the backing device of {resource}/{volume}: {result.describe()}")
     return result.stdout.strip().splitlines()[0]
@@ -193,7 +194,7 @@ def rollback(args, environ) -> int:
         raise HandlerError(f"{resource} is up on this node; take it down first (cluster: pcs resource ban / "
                            f"disable; by hand: drbdadm down {resource})")
     lvm = Lvm(env=environ)
-    target = Volume(lvm, resource, volume, backing_device(resource, volume, environ))
+    target = Volume(lvm, resource, volume, backing_device(resource, volume, environ, args.drbd_conf))
     if target.lv is None:
         raise HandlerError(f"the backing device {target.backing} is not an LVM logical volume")
     if target.snapshot() is None:
@@ -213,7 +214,7 @@ def rollback(args, environ) -> int:
 
 def status(args, environ) -> int:
     resource, volume = args.resource, str(args.volume)
-    target = Volume(Lvm(env=environ), resource, volume, backing_device(resource, volume, environ))
+    target = Volume(Lvm(env=environ), resource, volume, backing_device(resource, volume, environ, args.drbd_conf))
     snap = target.snapshot() if target.lv else None
     print(f"{resource}/{volume}: " + (f"snapshot {snap.full_name} of {target.lv.full_name}" if snap else "no snapshot"))
     return 0
@@ -240,6 +241,7 @@ def main(argv=None) -> int:
         sub = commands.add_parser(name)
         sub.add_argument("resource")
         sub.add_argument("--volume", default="0")
+        sub.add_argument("--drbd-conf", default=None, help="DRBD configuration (default: drbdadm's)")
         if name == "rollback":
             sub.add_argument("--yes", action="store_true", help="really replace the LV's data")
     args = parser.parse_args(argv)
