@@ -13,6 +13,8 @@ The meta-data itself is validated against the OCF 1.1 RNG in tests/unit/test_met
 
 import subprocess
 
+import pytest
+
 
 from conftest import REPO, need_tool
 
@@ -20,16 +22,21 @@ DTD = "/usr/share/resource-agents/ra-api-1.dtd"
 OCF11_DTD = REPO / "ocf" / "ra-api-1.1.dtd"
 
 
-def ocf_tester(sim_hosts, agent, config, dtd=None):
+def ocf_tester_argv(name, options, agent, dtd=None):
     need_tool("ocf-tester")
     need_tool("xmllint")
-    env = sim_hosts.env("mk1", {"HA_RSCTMP": sim_hosts.rsctmp("mk1"), "OCF_ROOT": "/usr/lib/ocf"})
-    argv = ["ocf-tester", "-n", "shaolin", "-o", f"config={config}", "-o", "name=shaolin",
-            "-o", "migration_transport=xenha-sim-ssh", agent]
+    argv = ["ocf-tester", "-n", name] + [w for option in options for w in ("-o", option)] + [agent]
     if dtd is not None:
         # A private mount namespace: the host's DTD is untouched.
         argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
                 f'mount --bind "{dtd}" {DTD} && exec "$@"', "sh"] + argv
+    return argv
+
+
+def ocf_tester(sim_hosts, agent, config, dtd=None):
+    env = sim_hosts.env("mk1", {"HA_RSCTMP": sim_hosts.rsctmp("mk1"), "OCF_ROOT": "/usr/lib/ocf"})
+    argv = ocf_tester_argv("shaolin", [f"config={config}", "name=shaolin", "migration_transport=xenha-sim-ssh"],
+                       agent, dtd)
     return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
 
 
@@ -62,8 +69,56 @@ def test_with_the_2009_dtd_only_the_meta_data_step_fails(sim_hosts, xen_agent, s
     assert unexplained == []
 
 
-def test_meta_data_as_nobody_without_any_tool(xen_agent):
-    result = subprocess.run(["su", "nobody", "-s", "/bin/sh", "-c", f"env -i PATH=/nonexistent {xen_agent} meta-data"],
+@pytest.mark.parametrize("agent_type", ["xen-domain", "lvm-volume", "drbd-resource"])
+def test_meta_data_as_nobody_without_any_tool(agent_type):
+    from xenha.sim.hosts import default_agent
+    from conftest import installed
+    agent = installed(default_agent(agent_type))
+    result = subprocess.run(["su", "nobody", "-s", "/bin/sh", "-c", f"env -i PATH=/nonexistent {agent} meta-data"],
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 0 and result.stderr == ""
-    assert "<resource-agent name=\"xen-domain\"" in result.stdout
+    assert f"<resource-agent name=\"{agent_type}\"" in result.stdout
+
+
+def test_lvm_volume_passes_ocf_tester(tmp_path):
+    from xenha.sim.hosts import default_agent
+    from xenha.sim.lvm_world import LvmWorld
+    from conftest import installed
+    agent = installed(default_agent("lvm-volume"))
+    world = LvmWorld(tmp_path / "lvm")
+    try:
+        world.add_node("mk1")
+        vg = world.name("vg0")
+        world.create_vg("mk1", vg, world.add_pv("disk", "256M", ["mk1"]))
+        world.create_lv("mk1", vg, "vm_shaolin", "32M")
+        env = world.env("mk1", {"HA_RSCTMP": str(tmp_path / "rsctmp"), "OCF_ROOT": "/usr/lib/ocf"})
+        result = subprocess.run(ocf_tester_argv("lv_shaolin", [f"vg={vg}", "lvs=vm_shaolin"], agent, OCF11_DTD),
+                                env=env, capture_output=True, text=True, timeout=300)
+    finally:
+        world.cleanup()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.splitlines()[-1] == f"{agent} passed all tests"
+
+
+def test_drbd_resource_passes_ocf_tester_as_a_promotable_agent(tmp_path):
+    """Promotable: ocf-tester demotes, promotes and demotes again; promotion needs
+    UpToDate data, so the pair is synced first (as after the initial sync of a new pair)."""
+    from xenha.sim.drbd_world import DrbdWorld
+    from xenha.sim.hosts import default_agent
+    from conftest import installed
+    agent = installed(default_agent("drbd-resource"))
+    world = DrbdWorld(tmp_path / "drbd", {"mk1": "10.99.0.1", "mk2": "10.99.0.2"}, resync_rate_kib=64 * 1024)
+    try:
+        config = world.write_config("r0")
+        world.up_all("r0")
+        world.drbdadm("mk1", "primary", "--force", "r0", check=True)
+        assert world.wait_sync("r0")
+        world.drbdadm("mk1", "secondary", "r0", check=True)
+        argv = ocf_tester_argv("drbd_r0", ["drbd_resource=r0", f"drbdconf={config}"], agent, OCF11_DTD)
+        result = world.run("mk1", argv, timeout=300, env={"HA_RSCTMP": str(tmp_path / "rsctmp"),
+                                                          "OCF_ROOT": "/usr/lib/ocf"})
+    finally:
+        world.cleanup()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "does not support promotable clones" not in result.stdout
+    assert result.stdout.splitlines()[-1] == f"{agent} passed all tests"

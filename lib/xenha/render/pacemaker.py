@@ -285,6 +285,7 @@ def configuration(config: PacemakerConfig, nodes) -> ET.Element:
             attrs = {"id": constraint.id, "rsc": constraint.rsc, "with-rsc": constraint.with_rsc,
                      "score": constraint.score}
             if constraint.with_rsc_role:
+                attrs["rsc-role"] = "Started"       # what pcs writes along with a with-rsc role
                 attrs["with-rsc-role"] = constraint.with_rsc_role
             ET.SubElement(constraints, "rsc_colocation", attrs)
         else:
