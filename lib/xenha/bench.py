@@ -110,6 +110,118 @@ def scale_report(sizes=(10, 100, 500)) -> None:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+LINBIT_DRBD = "/usr/lib/ocf/resource.d/linbit/drbd"
+LVM_ACTIVATE = "/usr/lib/ocf/resource.d/heartbeat/LVM-activate"
+
+
+def ocf_env(base: dict, instance: str, interval_ms: int, params: dict, meta=None) -> dict:
+    env = dict(base)
+    env.update({"OCF_ROOT": "/usr/lib/ocf", "OCF_RESOURCE_INSTANCE": instance, "HA_debug": "0",
+                "OCF_RESKEY_CRM_meta_timeout": "30000", "OCF_RESKEY_CRM_meta_interval": str(interval_ms),
+                "OCF_EXIT_REASON_PREFIX": "ocf-exit-reason:", "HA_LOGFACILITY": "none",
+                "OCF_RA_VERSION_MAJOR": "1", "OCF_RA_VERSION_MINOR": "1"})
+    env.update({f"OCF_RESKEY_{k}": v for k, v in params.items()})
+    env.update({f"OCF_RESKEY_CRM_meta_{k}": v for k, v in (meta or {}).items()})
+    return env
+
+
+def offline_cib(path: str, nodes) -> None:
+    from xenha.tools import runner
+
+    empty = runner.run(["cibadmin", "--empty"], 30).stdout
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(empty)
+    env = dict(os.environ, CIB_file=path)
+    for number, node in enumerate(nodes, start=1):
+        runner.run(["cibadmin", "-C", "-o", "nodes", "-X", f'<node id="{number}" uname="{node}"/>'], 30, env=env)
+        runner.run(["cibadmin", "-C", "-o", "status", "-X",
+                    f'<node_state id="{number}" uname="{node}" in_ccm="true" crmd="online" join="member" '
+                    'expected="member"/>'], 30, env=env)
+
+
+def print_pairs(title: str, rows) -> None:
+    print(f"\n{title}")
+    print(f"{'case':34} {'xenha wall/cpu ms':>18} {'anchor wall/cpu ms':>19} {'ratio wall':>11} {'ratio cpu':>10}  rc")
+    for name, mine, theirs in rows:
+        print(f"{name:34} {mine[0]:8.1f} / {mine[1]:5.1f}   {theirs[0]:8.1f} / {theirs[1]:5.1f}  "
+              f"{mine[0] / theirs[0]:10.2f}x {mine[1] / theirs[1]:9.2f}x  {sorted(mine[2])}/{sorted(theirs[2])}")
+
+
+def drbd_report() -> None:
+    """ocf:xenha:drbd-resource vs ocf:linbit:drbd on the simulated DRBD (same resource)."""
+    from xenha.sim.drbd_world import DrbdWorld
+
+    if not os.path.exists(LINBIT_DRBD):
+        print(f"\n(skipped DRBD: {LINBIT_DRBD} not installed)")
+        return
+    workdir = tempfile.mkdtemp(prefix="xenha-bench-drbd-")
+    world = DrbdWorld(os.path.join(workdir, "drbd"), {"mk1": "10.99.0.1", "mk2": "10.99.0.2"},
+                      resync_rate_kib=64 * 1024)
+    rows = []
+    try:
+        config = world.write_config("r0")
+        world.up_all("r0")
+        world.drbdadm("mk1", "primary", "--force", "r0", check=True)
+        world.wait_sync("r0")
+        meta = {"clone_max": "2", "clone_node_max": "1", "promoted_max": "2", "promoted_node_max": "1",
+                "master_max": "2", "master_node_max": "1", "notify": "true", "promotable": "true",
+                "on_node": "mk2"}
+        # Both agents see a loaded DRBD 9 module (drbd-utils' own override) and a CIB to
+        # write promotion scores into (an offline CIB_file with both nodes' state).
+        cib = os.path.join(workdir, "cib.xml")
+        offline_cib(cib, ["mk1", "mk2"])
+        base = world.env("mk2", {"HA_RSCTMP": os.path.join(workdir, "rsctmp"), "CIB_file": cib,
+                                 "DRBD_DRIVER_VERSION_OVERRIDE": "9.2.2"})
+        ours = ocf_env(base, "drbd_r0", 31000, {"drbd_resource": "r0", "drbdconf": config}, meta)
+        theirs = ocf_env(base, "drbd_r0", 31000, {"drbd_resource": "r0", "drbdconf": config}, meta)
+        mine = default_agent("drbd-resource")
+        run_once([mine, "monitor"], ours, [])  # the first monitor writes the score; later ones don't
+        rows.append(("monitor, Secondary, healthy", *measure(([mine, "monitor"], ours), ([LINBIT_DRBD, "monitor"],
+                                                                                         theirs))))
+        world.drbdadm("mk2", "down", "r0", check=True)
+        probe_ours, probe_theirs = dict(ours, OCF_RESKEY_CRM_meta_interval="0"), dict(theirs,
+                                                                                    OCF_RESKEY_CRM_meta_interval="0")
+        rows.append(("probe, not configured", *measure(([mine, "monitor"], probe_ours),
+                                                       ([LINBIT_DRBD, "monitor"], probe_theirs))))
+    finally:
+        world.cleanup()
+        import shutil
+        shutil.rmtree(workdir, ignore_errors=True)
+    print_pairs("ocf:xenha:drbd-resource vs ocf:linbit:drbd (drbd-utils 9.22) on the simulated DRBD kernel", rows)
+
+
+def lvm_report() -> None:
+    """ocf:xenha:lvm-volume vs ocf:heartbeat:LVM-activate, monitor of an active LV."""
+    from xenha.sim.lvm_world import LvmWorld
+
+    if not os.path.exists(LVM_ACTIVATE):
+        print(f"\n(skipped LVM: {LVM_ACTIVATE} not installed)")
+        return
+    workdir = tempfile.mkdtemp(prefix="xenha-bench-lvm-")
+    world = LvmWorld(os.path.join(workdir, "lvm"))
+    rows = []
+    try:
+        world.add_node("mk1")
+        vg = world.name("vg0")
+        world.create_vg("mk1", vg, world.add_pv("disk", "256M", ["mk1"]))
+        world.create_lv("mk1", vg, "vm_shaolin", "32M", activate=True)
+        base = world.env("mk1", {"HA_RSCTMP": os.path.join(workdir, "rsctmp")})
+        ours = ocf_env(base, "lv_shaolin", 10000, {"vg": vg, "lvs": "vm_shaolin"})
+        theirs = ocf_env(base, "lv_shaolin", 30000, {"vgname": vg, "lvname": "vm_shaolin",
+                                                     "vg_access_mode": "system_id"})
+        mine = default_agent("lvm-volume")
+        rows.append(("monitor, LV active", *measure(([mine, "monitor"], ours), ([LVM_ACTIVATE, "monitor"], theirs))))
+        world.check("mk1", ["lvchange", "-an", f"{vg}/vm_shaolin"])
+        rows.append(("probe, LV inactive", *measure(([mine, "monitor"], dict(ours, OCF_RESKEY_CRM_meta_interval="0")),
+                                                    ([LVM_ACTIVATE, "monitor"],
+                                                     dict(theirs, OCF_RESKEY_CRM_meta_interval="0")))))
+    finally:
+        world.cleanup()
+        import shutil
+        shutil.rmtree(workdir, ignore_errors=True)
+    print_pairs("ocf:xenha:lvm-volume vs ocf:heartbeat:LVM-activate (resource-agents 4.12), depth 0", rows)
+
+
 def main() -> int:
     ours = default_agent("xen-domain")
     for path in (ours, ANCHOR):
@@ -142,6 +254,8 @@ def main() -> int:
     finally:
         hosts.remove()
     print_report(rows, interp[0] + xl_list[0])
+    drbd_report()
+    lvm_report()
     scale_report()
     return 0
 

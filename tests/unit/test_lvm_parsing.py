@@ -93,3 +93,14 @@ def test_dmsetup_rows():
     assert parse_info("No devices found\n") == []
     with pytest.raises(DmError):
         parse_info("vg0-x|L--w|one|1|LVM-abc\n")
+
+
+def test_lv_names_from_device_mapper_nodes(tmp_path):
+    from xenha.tools.dmsetup import mapped, names_of_vg
+    for name in ("vg0-vm_shaolin", "vg0-other", "my--vg-a--b", "vg00-x", "vg0-snap-cow"):
+        (tmp_path / name).write_text("")
+    assert names_of_vg("vg0", str(tmp_path)) == ["other", "vm_shaolin"]
+    assert names_of_vg("my-vg", str(tmp_path)) == ["a-b"]
+    # a regular file (or nothing) is not an active device
+    assert not mapped("vg0-other", str(tmp_path)).active
+    assert not mapped("vg0-none", str(tmp_path)).active

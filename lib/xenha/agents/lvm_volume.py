@@ -5,9 +5,10 @@ backing volume) before DRBD attaches, and deactivates it after DRBD let go. For 
 that is not host-local (shared storage), ownership is taken through the LVM system ID
 or a tag, as resource-agents' LVM-activate does.
 
-Cost model: the recurring monitor at depth 0 asks device-mapper once (`dmsetup info`,
-like LVM-activate: no LVM metadata scan, no disk scan); depth 10 reads the LVM metadata
+Cost model: the recurring monitor at depth 0 reads device-mapper's device nodes and
+sysfs (no process, no LVM metadata scan, no disk scan); depth 10 reads the LVM metadata
 (missing PVs → degraded 190, ownership still ours) and reads the first block of each LV.
+Stop asks `dmsetup info` for open counts before deactivating.
 """
 
 from xenha.ocf import codes
@@ -128,8 +129,8 @@ class LvmVolumeAgent(ResourceAgent):
         listed = self.record.read().get("lvs")
         return listed.split() if listed else None
 
-    def mapped(self) -> dict:
-        """{lv name: MappedDevice} of this VG's active LVs."""
+    def open_counts(self) -> dict:
+        """{lv name: MappedDevice} of this VG's active LVs, with open counts (dmsetup)."""
         try:
             devices = dmsetup.devices_of_vg(self.vg, self.deadline.timeout(QUERY_TIMEOUT), env=self.env.environ)
         except dmsetup.DmError as error:
@@ -139,19 +140,20 @@ class LvmVolumeAgent(ResourceAgent):
                 if name.startswith(prefix)}
 
     def activation_state(self):
-        """(active, inactive, suspended) LV names of this resource, from device-mapper."""
-        mapped = self.mapped()
+        """(active, inactive, suspended) LV names of this resource, from device-mapper's
+        device nodes and sysfs (no process: see tools/dmsetup.py)."""
         wanted = self.expected_names()
         if wanted is None:  # whole VG, never started here: whatever is active counts
-            wanted = sorted(mapped)
-        active = [name for name in wanted if name in mapped and mapped[name].live]
-        inactive = [name for name in wanted if name not in mapped]
-        suspended = [name for name in wanted if name in mapped and mapped[name].suspended]
-        return active, inactive, suspended, mapped
+            wanted = dmsetup.names_of_vg(self.vg)
+        states = {name: dmsetup.mapped(dmsetup.dm_name(self.vg, name)) for name in wanted}
+        active = [name for name, state in states.items() if state.active and not state.suspended]
+        inactive = [name for name, state in states.items() if not state.active]
+        suspended = [name for name, state in states.items() if state.active and state.suspended]
+        return active, inactive, suspended
 
     # --- actions ---------------------------------------------------------------------
     def action_monitor(self) -> int:
-        active, inactive, suspended, _mapped = self.activation_state()
+        active, inactive, suspended = self.activation_state()
         if not active and not suspended:
             return codes.NOT_RUNNING
         if inactive:
@@ -159,7 +161,7 @@ class LvmVolumeAgent(ResourceAgent):
         if suspended:
             if not self.deadline.sleep(1.0):
                 raise OcfError(codes.ERR_GENERIC, f"LVs suspended: {' '.join(suspended)}")
-            active, inactive, suspended, _mapped = self.activation_state()
+            active, inactive, suspended = self.activation_state()
             if suspended or inactive:
                 raise OcfError(codes.ERR_GENERIC, f"LVs of {self.vg} stay suspended: {' '.join(suspended)}")
         if self.check_level >= 10:
@@ -211,7 +213,7 @@ class LvmVolumeAgent(ResourceAgent):
         self.check_lvs_exist(names)
         if not self.record.write({"lvs": " ".join(names)}):
             self.log.warning(f"cannot write {self.record.path}")
-        active, inactive, _suspended, _mapped = self.activation_state()
+        active, inactive, _suspended = self.activation_state()
         if not inactive:
             self.log.info(f"{self.vg}: {' '.join(active)} already active")
             return codes.SUCCESS
@@ -220,7 +222,7 @@ class LvmVolumeAgent(ResourceAgent):
             self.add_owner_tag()
             args += ["--config", f'activation{{volume_list=["@{self.params.tag}"]}}']
         self.run_lvm(args + [f"{self.vg}/{name}" for name in inactive], "activate")
-        active, inactive, _suspended, _mapped = self.activation_state()
+        active, inactive, _suspended = self.activation_state()
         if inactive:
             raise OcfError(codes.ERR_GENERIC,
                            f"lvchange -ay succeeded but {' '.join(inactive)} stayed inactive "
@@ -229,15 +231,16 @@ class LvmVolumeAgent(ResourceAgent):
         return codes.SUCCESS
 
     def action_stop(self) -> int:
-        active, _inactive, suspended, mapped = self.activation_state()
-        busy = [f"{name} (open {mapped[name].open_count}x)" for name in active + suspended
-                if mapped[name].open_count > 0]
+        active, _inactive, suspended = self.activation_state()
+        counts = self.open_counts() if active or suspended else {}
+        busy = [f"{name} (open {counts[name].open_count}x)" for name in active + suspended
+                if name in counts and counts[name].open_count > 0]
         if busy:
             raise OcfError(codes.ERR_GENERIC,
                            f"not deactivating {self.vg}: LV still open, e.g. DRBD attached: {', '.join(busy)}")
         if active or suspended:
             self.run_lvm(["lvchange", "-an"] + [f"{self.vg}/{name}" for name in active + suspended], "deactivate")
-            active, _inactive, suspended, _mapped = self.activation_state()
+            active, _inactive, suspended = self.activation_state()
             if active or suspended:
                 raise OcfError(codes.ERR_GENERIC, f"{' '.join(active + suspended)} still active after lvchange -an")
         if self.params.ownership == OWNERSHIP_TAG:

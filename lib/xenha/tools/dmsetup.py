@@ -1,8 +1,13 @@
-"""device-mapper as seen through `dmsetup info -c`: which LVs are active right now.
+"""device-mapper's view of which LVs are active right now.
 
-This is what the cheap LVM monitor reads (like resource-agents' LVM-activate): one
-`dmsetup` call, no LVM metadata scan. Rows are asked for with an explicit separator and
-field list so the parsing does not depend on column widths:
+Two ways to ask, both without an LVM metadata scan:
+- `mapped()`: the device nodes and sysfs, no process at all: `/dev/mapper/<dm name>` is
+  a block device whose device number still exists in `/sys/dev/block/<maj>:<min>`, and
+  `dm/suspended` there says whether I/O is suspended. This is what the depth-0 monitor
+  uses: it must cost less than the shell agent's one `dmsetup` call.
+- `devices_of_vg()`: one `dmsetup info` call, which also gives open counts (stop needs
+  them: an LV held open, e.g. by DRBD, must not be deactivated). Rows are asked for with
+  an explicit separator and field list so the parsing does not depend on column widths:
 
     dmsetup info -c --noheadings --noflush --separator '|' -o name,attr,open,segments,uuid -S 'vg_name=VG'
 
@@ -10,7 +15,12 @@ attr is 4 characters: L (live table) / I (inactive table only) / -, s (suspended
 r (read-only) / w, ... ; uuid of an LV is `LVM-<vg uuid><lv uuid>` (no dashes).
 """
 
+import posix
+
 from xenha.tools import runner
+
+MAPPER_DIR = "/dev/mapper"
+S_IFMT, S_IFBLK = 0o170000, 0o060000
 
 FIELDS = ("name", "attr", "open", "segments", "uuid")
 NO_DEVICES = "No devices found"
@@ -47,6 +57,55 @@ class MappedDevice:
 def dm_name(vg: str, lv: str) -> str:
     """The device-mapper name of an LV: dashes in each part doubled, joined by a dash."""
     return f"{vg.replace('-', '--')}-{lv.replace('-', '--')}"
+
+
+class NodeState:
+    """What the device node and sysfs say about one mapped device."""
+
+    __slots__ = ("name", "active", "suspended")
+
+    def __init__(self, name: str, active: bool, suspended: bool):
+        self.name = name
+        self.active = active
+        self.suspended = suspended
+
+
+def mapped(name: str, mapper_dir: str = MAPPER_DIR) -> NodeState:
+    """Whether the device-mapper device `name` exists (node and kernel device), suspended or not."""
+    try:
+        info = posix.stat(f"{mapper_dir}/{name}")
+    except OSError:
+        return NodeState(name, False, False)
+    if info.st_mode & S_IFMT != S_IFBLK:
+        return NodeState(name, False, False)
+    sysfs = f"/sys/dev/block/{posix.major(info.st_rdev)}:{posix.minor(info.st_rdev)}"
+    try:
+        posix.stat(sysfs)
+    except OSError:
+        return NodeState(name, False, False)   # a stale node: the kernel device is gone
+    suspended = False
+    try:
+        with open(f"{sysfs}/dm/suspended", encoding="ascii") as handle:
+            suspended = handle.read().strip() == "1"
+    except OSError:
+        pass
+    return NodeState(name, True, suspended)
+
+
+def names_of_vg(vg: str, mapper_dir: str = MAPPER_DIR) -> list[str]:
+    """LV names that have a device node in /dev/mapper for this VG."""
+    prefix = vg.replace("-", "--") + "-"
+    try:
+        entries = posix.listdir(mapper_dir)
+    except OSError:
+        return []
+    found = []
+    for entry in entries:
+        if entry.startswith(prefix):
+            rest = entry[len(prefix):]
+            if "-" not in rest.replace("--", ""):
+                found.append(rest.replace("--", "-"))
+    return sorted(found)
 
 
 def parse_info(text: str) -> list[MappedDevice]:
