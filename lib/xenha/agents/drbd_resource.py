@@ -310,11 +310,7 @@ class DrbdResourceAgent(ResourceAgent):
     # --- validation ------------------------------------------------------------------------
     def check_environment(self) -> None:
         action = self.env.action
-        if action == "stop":
-            for problem in self.params.errors:
-                self.log.warning(f"{problem.reason}; using the default for stop")
-        else:
-            self.params.raise_first_error()
+        if action != "stop":
             parse_scores(self.params.promotion_scores)
         if not self.resource:
             raise OcfError(codes.ERR_CONFIGURED, "parameter drbd_resource is not set")

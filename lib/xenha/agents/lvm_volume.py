@@ -101,11 +101,6 @@ class LvmVolumeAgent(ResourceAgent):
     # --- validation ------------------------------------------------------------------
     def check_environment(self) -> None:
         action = self.env.action
-        if action == "stop":
-            for problem in self.params.errors:
-                self.log.warning(f"{problem.reason}; using the default for stop")
-        else:
-            self.params.raise_first_error()
         if not self.vg:
             raise OcfError(codes.ERR_CONFIGURED, "parameter vg is not set")
         if action in ("validate-all", "reload-agent") and self.check_level < 10:

@@ -132,13 +132,6 @@ class XenDomainAgent(ResourceAgent):
     # --- validation ------------------------------------------------------------------
     def check_environment(self) -> None:
         action = self.env.action
-        if action == "stop":
-            # Stop works with whatever identity it can establish; bad tuning values fall
-            # back to their defaults instead of failing (a failed stop fences the node).
-            for problem in self.params.errors:
-                self.log.warning(f"{problem.reason}; using the default for stop")
-        else:
-            self.params.raise_first_error()
         if action in ("validate-all", "reload-agent") and self.check_level < 10:
             return
         if not self.xl.installed():

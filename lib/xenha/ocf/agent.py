@@ -7,8 +7,9 @@ does the rest:
 - the action is argv[1]; further arguments are ignored; unknown action → 3;
 - `meta-data` and `usage` never touch the environment (they must work as `nobody`
   with no tools installed);
-- before an action, `check_environment()` validates what that action needs. When it
-  fails, one rule decides the answer (resource-agents' ocf-rarun):
+- before an action, `check_parameters()` (invalid values: 6, except for stop) and
+  `check_environment()` validate what that action needs. When they fail, one rule
+  decides the answer (resource-agents' ocf-rarun):
   stop → `stop_when_invalid()` (0 only if the resource is provably stopped),
   probe → 7, recurring monitor → 1, anything else → the error's own code;
 - an `OcfError` from an action becomes its code plus an `ocf-exit-reason:` line;
@@ -67,6 +68,15 @@ class ResourceAgent:
             log.warning(f"parameter {old} is deprecated, use {new}")
 
     # --- hooks for subclasses --------------------------------------------------------
+    def check_parameters(self) -> None:
+        """Invalid parameter values: an error (code 6) for every action but stop, which
+        carries on with the defaults (a failed stop fences the node)."""
+        if self.env.action == "stop":
+            for problem in self.params.errors:
+                self.log.warning(f"{problem.reason}; using the default for stop")
+        else:
+            self.params.raise_first_error()
+
     def check_environment(self) -> None:
         """Raise OcfError when what the current action needs is missing or invalid."""
 
@@ -109,6 +119,7 @@ class ResourceAgent:
     def execute(self) -> int:
         action = self.env.action
         try:
+            self.check_parameters()
             self.check_environment()
         except OcfError as problem:
             return self._invalid_environment(problem)

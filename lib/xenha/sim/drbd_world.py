@@ -39,16 +39,9 @@ import subprocess
 import time
 
 from xenha.sim import drbd_state as st
+from xenha.sim.hosts import DEFAULT_PATH, default_simbindir
 
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-
-def default_simbindir() -> str:
-    configured = os.environ.get("XENHA_SIMBINDIR")
-    if configured:
-        return configured
-    package_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    return os.path.join(package_parent, "sim-bin")
 
 
 class DrbdWorld:

@@ -49,6 +49,7 @@ import subprocess
 
 from xenha.sim import lvm_state as st
 from xenha.sim.hosts import DEFAULT_PATH, default_simbindir
+from xenha.sim.lvm import remove_links
 
 LOSETUP = "losetup"
 
@@ -312,20 +313,6 @@ class LvmWorld:
                             pass
         for name in ("disks", "nodes"):
             shutil.rmtree(os.path.join(self.root, name), ignore_errors=True)
-
-
-def remove_links(record):
-    for path in filter(None, record.get("links", "").split(",")):
-        try:
-            os.unlink(path)
-        except OSError:
-            pass
-        parent = os.path.dirname(path)
-        if os.path.basename(parent) != "mapper":
-            try:
-                os.rmdir(parent)
-            except OSError:
-                pass
 
 
 def detach(dev: str):
