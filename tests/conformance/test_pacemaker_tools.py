@@ -3,6 +3,8 @@
 import subprocess
 import xml.etree.ElementTree as ET
 
+import pytest
+
 
 from conftest import need_tool
 from xenha.ocf import codes
@@ -23,12 +25,22 @@ def test_crm_resource_lists_and_shows_the_agent(xen_agent):
     assert shown.stdout == run([xen_agent, "meta-data"]).stdout
 
 
-def test_pcs_describes_the_agent(xen_agent):
+@pytest.mark.parametrize("agent,words", [
+    ("xen-domain", ("config (required)", "shutdown_mode", "migration_transport", "migrate_to")),
+    ("drbd-resource", ("drbd_resource (required)", "promotion_scores", "promote", "Promoted")),
+    ("lvm-volume", ("vg (required)", "ownership", "activation_mode")),
+])
+def test_pcs_and_crm_resource_read_every_agent(agent, words):
+    from xenha.sim.hosts import default_agent
+    from conftest import installed
     need_tool("pcs")
-    described = run(["pcs", "resource", "describe", AGENT])
+    path = installed(default_agent(agent))
+    described = run(["pcs", "resource", "describe", f"ocf:xenha:{agent}"])
     assert described.returncode == 0, described.stderr
-    for word in ("config (required)", "shutdown_mode", "migration_transport", "migrate_to"):
+    for word in words:
         assert word in described.stdout, word
+    shown = run(["crm_resource", "--show-metadata", f"ocf:xenha:{agent}"])
+    assert shown.returncode == 0 and shown.stdout == run([path, "meta-data"]).stdout
 
 
 def test_pcs_creates_the_resource_with_advertised_timeouts(xen_agent, tmp_path, shaolin_config):
