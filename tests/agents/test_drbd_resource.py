@@ -28,6 +28,11 @@ class Cluster:
         env = dict(os.environ, CIB_file=self.cib)
         with open(self.cib, "w") as handle:
             handle.write(subprocess.run(["cibadmin", "--empty"], capture_output=True, text=True, check=True).stdout)
+        subprocess.run(["cibadmin", "-C", "-o", "resources", "-X",
+                        '<clone id="drbd_r0-clone"><primitive id="drbd_r0" class="ocf" provider="xenha" '
+                        'type="drbd-resource"/><meta_attributes id="drbd_r0-clone-meta"><nvpair '
+                        'id="drbd_r0-clone-meta-promotable" name="promotable" value="true"/></meta_attributes>'
+                        '</clone>'], env=env, check=True)
         for number, node in enumerate(NODES, start=1):
             subprocess.run(["cibadmin", "-C", "-o", "nodes", "-X", f'<node id="{number}" uname="{node}"/>'],
                            env=env, check=True)
@@ -263,3 +268,27 @@ def test_drbd_84_path(cluster, tmp_path):
     for node in NODES:
         assert cluster.call(node, "stop", params=params, extra=old84)[0] == codes.SUCCESS
         assert cluster.call(node, "monitor", params=params, extra=old84)[0] == codes.NOT_RUNNING
+
+
+def test_a_stale_fencing_constraint_is_reported_not_kept_silently(cluster):
+    """drbd-utils#11: the unfence handler failed and left the constraint that forbids
+    promotion; once everything is UpToDate and connected again, the monitor says so."""
+    start_both_and_sync(cluster)
+    cluster.world.cut("mk1", "mk2")
+    code, _reason, _ = cluster.call("mk2", "monitor", interval=31)
+    assert code == codes.DEGRADED                      # the peer is gone: watch for fencing
+    constraint = ('<rsc_location rsc="drbd_r0-clone" id="drbd-fence-by-handler-r0-drbd_r0-clone">'
+                  '<rule role="Promoted" score="-INFINITY" id="drbd-fence-by-handler-r0-rule">'
+                  '<expression attribute="#uname" operation="ne" value="mk1" id="drbd-fence-by-handler-r0-expr"/>'
+                  '</rule></rsc_location>')
+    subprocess.run(["cibadmin", "--create", "-o", "constraints", "-X", constraint],
+                   env=dict(os.environ, CIB_file=cluster.cib), check=True)
+    cluster.world.heal("mk1", "mk2")
+    assert cluster.world.wait_sync("r0")
+    code, reason, _ = cluster.call("mk2", "monitor", interval=31)
+    assert code == codes.DEGRADED and "stale fencing constraint drbd-fence-by-handler-r0-drbd_r0-clone" in reason
+    subprocess.run(["cibadmin", "--delete", "-o", "constraints", "-X", constraint],
+                   env=dict(os.environ, CIB_file=cluster.cib), check=True)
+    assert cluster.call("mk2", "monitor", interval=31)[0] == codes.SUCCESS
+    # and healthy monitors stop asking the CIB
+    assert cluster.call("mk2", "monitor", interval=31)[0] == codes.SUCCESS

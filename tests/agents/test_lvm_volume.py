@@ -12,7 +12,8 @@ class Lab:
         self.world = world
         self.agent = installed(default_agent("lvm-volume"))
 
-    def call(self, node, action, params, interval=None, check_level=None, timeout=60, extra=None):
+    def call(self, node, action, params, interval=None, check_level=None, timeout=60, extra=None,
+             with_stderr=False):
         import subprocess
         env = self.world.env(node, {
             "OCF_ROOT": "/usr/lib/ocf", "OCF_RESOURCE_INSTANCE": "lv_shaolin", "OCF_RESOURCE_TYPE": "lvm-volume",
@@ -30,6 +31,8 @@ class Lab:
         for line in proc.stderr.splitlines():
             if line.startswith("ocf-exit-reason:"):
                 reason = line[len("ocf-exit-reason:"):]
+        if with_stderr:
+            return proc.returncode, reason, proc.stderr
         return proc.returncode, reason
 
     def active(self, node, vg, lv):
@@ -150,8 +153,9 @@ def test_system_id_hand_over_on_shared_storage(lab):
     assert rows[0]["vg_systemid"] == "mk2"
     assert lab.call("mk2", "monitor", params, interval=60, check_level=10)[0] == codes.SUCCESS
     assert lab.call("mk2", "stop", params)[0] == codes.SUCCESS
-    code, reason = lab.call("mk1", "validate-all", params, check_level=10)
+    code, reason, stderr = lab.call("mk1", "validate-all", params, check_level=10, with_stderr=True)
     assert code == codes.SUCCESS
+    assert "risk: autoactivation is enabled" in stderr, "a shared VG activated at boot is a risk"
 
 
 def test_tag_ownership(lab, vg):
