@@ -253,6 +253,8 @@ def test_drbd_84_path(cluster, tmp_path):
                       "    disk { fencing resource-only; }\n}\n")
     old84 = {"DRBD_DRIVER_VERSION_OVERRIDE": "8.4.11"}
     params = {"drbd_resource": "r84", "drbdconf": str(config)}
+    for node in NODES:   # the kernel's helper (drbdadm) reads this configuration
+        world.set_usermode_helper(node, str(config))
     for node in NODES:
         world.drbdadm(node, "create-md", "--force", "r84", config=str(config), env=old84, check=True)
         assert cluster.call(node, "start", params=params, extra=old84)[0] == codes.SUCCESS

@@ -378,6 +378,8 @@ def test_drbd84_path(world, tmp_path):
                     + "".join(f"    on {n} {{ device /dev/drbd2 minor 2; disk {disks[n]}; address {world.nodes[n]}:7790;"
                               " meta-disk internal; }\n" for n in world.names) + "}\n")
     env = {"DRBD_DRIVER_VERSION_OVERRIDE": "8.4.11"}
+    for name in world.names:   # the kernel's helper (drbdadm) reads this configuration
+        world.set_usermode_helper(name, str(conf))
     dry = world.drbdadm("alice", "-d", "up", "r84", config=str(conf), env=env)
     assert dry.stdout.splitlines()[0] == "drbdsetup-84 new-resource r84"
     for name in world.names:

@@ -374,11 +374,14 @@ class Disk:
         if not names or self.d is None:
             return
         changed = False
+        ready = self.d.get("rs_ready", [])
         for name in names:
             if ".tmp" in name:
                 continue
             path = os.path.join(queue, name)
             msg = _read(path)
+            if msg and msg["type"] == "resync" and msg["sid"] not in ready:
+                continue   # not before before-resync-target ran here (see _target_ready)
             _unlink(path)
             if not msg:
                 continue
@@ -738,6 +741,7 @@ def attach(node: Node, minor: int, backing: str, meta: str, idx: str, opts: dict
         disk.save()
     disk.drain()
     dev.update(backing=backing, meta=meta, idx=idx, dopts=dict(opts), size_kib=usable_kib(device_size(backing)))
+    _hold(node, backing, f"drbd{dev['minor']}")
     dev["disk"] = initial_disk_state(res, disk)
     if dev["disk"] == "UpToDate":
         disk.set_state_flags("UpToDate")
@@ -772,8 +776,24 @@ def detach(node: Node, minor: int, force: bool = False) -> None:
     publish(node, res)
 
 
+def _holder_path(node: Node, backing: str) -> str:
+    # The block-device holders registry shared with the simulated LVM (xenha.sim.lvm_state):
+    # attaching opens the backing device exclusively, so an LV under DRBD shows `o`
+    # (open) and refuses deactivation, as with a real kernel.
+    directory = node.environ.get("XENHA_SIM_HOLDERS") or "/run/xenha-sim/holders"
+    return os.path.join(directory, backing.replace("/", "!"))
+
+
+def _hold(node: Node, backing: str, holder: str) -> None:
+    path = _holder_path(node, backing)
+    _makedirs(os.path.dirname(path))
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(holder + "\n")
+
+
 def _release_disk(node: Node, res: dict, vnr: int) -> None:
     dev = res["devices"][vnr]
+    _unlink(_holder_path(node, dev["backing"]))
     disk = node.disk(dev["backing"])
     if disk.exists():
         if res["role"] == "Primary":
@@ -922,7 +942,9 @@ def _eval_conn(node: Node, res: dict, pid: int, conn: dict) -> None:
             conn["epoch"] = sess["epoch"]
             conn["lost"] = None
             conn["discard"] = False
-            _joined(node, res, pid, conn, sess, adv)
+            if not _joined(node, res, pid, conn, sess, adv):
+                _write(sfile, sess)       # the target refused the resync: connection dropped
+                return
             _follow(node, res, pid, conn, sess, adv)
             _write(sfile, sess)
         else:
@@ -998,13 +1020,65 @@ def _joined(node: Node, res: dict, pid: int, conn: dict, sess: dict, adv: dict) 
         if dec["kind"] == "resync":
             dec_side = "src" if dec["src"] == res["node_id"] else "tgt"
             if dec_side == "tgt" and dev.get("backing"):
+                if not _target_ready(node, res, pid, conn, sess, vnr, dec):
+                    return False
                 dev["disk"] = "Inconsistent"
                 disk = node.disk(dev["backing"])
                 disk.set_state_flags("Inconsistent")
                 disk.sync_md()
+            elif dec_side == "tgt":
+                dec["tgt_ready"] = True
     conn["unfence_pending"] = unfence
     if unfence and FENCING.get(conn["nopts"].get("fencing", "dont-care"), 0):
         spawn_helper(node, res, pid, "unfence-peer")
+    return True
+
+
+def _target_ready(node: Node, res: dict, pid: int, conn: dict, sess: dict, vnr: int, dec: dict) -> bool:
+    """Before this node becomes SyncTarget for a volume: run before-resync-target once per
+    resync (resync data queued by the source is not applied to our disk before that:
+    `Disk.drain`). A handler that fails makes DRBD drop
+    the connection (drbd_start_resync: "before-resync-target handler returned %d, dropping
+    connection."): our side goes StandAlone, the peer sees us gone. False in that case."""
+    if dec.get("tgt_ready"):
+        return True
+    rc = resync_target_helper(node, res, pid, vnr, "before-resync-target")
+    if rc > 0:
+        node.note_helper(f"# before-resync-target returned {rc}, dropping connection")
+        sess["closed"] = "peer"
+        conn["cstate"] = "StandAlone"
+        conn["peer_role"] = "Unknown"
+        conn["epoch"] = None
+        for other in conn["pd"].values():
+            other.update(repl="Off", pdisk="DUnknown", rs=None)
+        return False
+    dec["tgt_ready"] = True
+    backing = res["devices"][vnr].get("backing")
+    if backing:
+        disk = node.disk(backing)
+        ready = disk.d.setdefault("rs_ready", [])
+        ready.append(dec["sid"])
+        del ready[:-16]
+        disk.save()
+    return True
+
+
+def resync_target_helper(node: Node, res: dict, pid: int, vnr: int, cmd: str) -> int:
+    """Run a device helper (before-resync-target) and wait for it, as drbd_start_resync
+    does on the node that becomes SyncTarget; the node lock is released meanwhile. The
+    kernel passes `<resource>/<volume>`; drbdadm then sets DRBD_RESOURCE, DRBD_VOLUME,
+    DRBD_MINOR and DRBD_LL_DISK from the configuration."""
+    helper = node.usermode_helper()
+    env = helper_env(node, res, pid, cmd)
+    key = f"{helper_key(res, pid)} volume:{vnr}"
+    node.save(res)
+    node.note_helper(f"call helper {key} helper:{cmd}")
+    # DRBD 9 passes "<resource>/<volume>", 8.4 "minor-<N>"; drbdadm understands both.
+    arg = f"minor-{res['devices'][vnr]['minor']}" if res.get("v84") else f"{res['name']}/{vnr}"
+    with node.unlocked():
+        rc = run_helper(helper, cmd, arg, env)
+    node.note_helper(f"response helper {key} helper:{cmd} status:{rc}")
+    return rc
 
 
 def _follow(node: Node, res: dict, pid: int, conn: dict, sess: dict, adv: dict) -> None:
@@ -1012,6 +1086,7 @@ def _follow(node: Node, res: dict, pid: int, conn: dict, sess: dict, adv: dict) 
     conn["cstate"] = "Connected"
     conn["peer_role"] = adv["role"]
     resync_finished_as_source = False
+    resync_finished_as_target = []
     for vnr, pd in conn["pd"].items():
         dec = sess["vols"].get(vnr)
         dev = res["devices"][vnr]
@@ -1026,6 +1101,8 @@ def _follow(node: Node, res: dict, pid: int, conn: dict, sess: dict, adv: dict) 
             me_src = dec["src"] == res["node_id"]
             disk = node.disk(dev["backing"]) if dev.get("backing") else None
             if not dec.get("done"):
+                if not me_src and disk is not None and not _target_ready(node, res, pid, conn, sess, vnr, dec):
+                    return
                 if me_src and not dec["sent"] and disk is not None:
                     _send_resync(node, disk, dec, adv["token"], pvol["key"])
                 if not me_src and disk is not None and dec["sent"] and dec["sid"] not in disk.d.get("received", []):
@@ -1054,6 +1131,7 @@ def _follow(node: Node, res: dict, pid: int, conn: dict, sess: dict, adv: dict) 
                     disk.d["bm"].pop(pid, None)
                     dev["disk"] = "UpToDate"
                     disk.set_state_flags("UpToDate")
+                    resync_finished_as_target.append(vnr)
                 disk.sync_md()
                 pd["finished"] = dec["sid"]
         pd["rs"] = None
@@ -1067,6 +1145,10 @@ def _follow(node: Node, res: dict, pid: int, conn: dict, sess: dict, adv: dict) 
                 dev["disk"] = "UpToDate"
                 disk.set_state_flags("UpToDate")
                 disk.sync_md()
+    for vnr in resync_finished_as_target:
+        # drbd_resync_finished: after-resync-target on the node that was SyncTarget
+        arg = f"minor-{res['devices'][vnr]['minor']}" if res.get("v84") else f"{res['name']}/{vnr}"
+        spawn_helper(node, res, pid, "after-resync-target", arg=arg)
     if resync_finished_as_source and FENCING.get(conn["nopts"].get("fencing", "dont-care"), 0):
         if all(d["disk"] == "UpToDate" for d in res["devices"].values() if d.get("backing")) and \
                 all(p["pdisk"] == "UpToDate" for p in conn["pd"].values()):
@@ -1151,6 +1233,10 @@ def helper_env(node: Node, res: dict, pid: int, cmd: str) -> dict:
             if all(pd["pdisk"] == "UpToDate" for pd in c["pd"].values()) and c["pd"]:
                 mask |= 1 << p
         env["UP_TO_DATE_NODES"] = "0x%08X" % mask
+    if res.get("v84"):
+        # drbdadm finds an 8.4 module in /proc/drbd and runs drbdadm-84; here the
+        # simulated module says so through drbd-utils' own override.
+        env["DRBD_DRIVER_VERSION_OVERRIDE"] = "8.4.11"
     # the simulator's own locations, so that a helper's drbdsetup calls reach this node
     for key in ("XENHA_SIM_DRBD_STATE", "XENHA_SIM_DRBD_DISKS", "XENHA_SIM_DRBD_NET", "XENHA_SIM_DRBD_NODE"):
         if key in node.environ:
@@ -1166,14 +1252,15 @@ def helper_key(res: dict, pid: int) -> str:
     return f"name:{res['name']} peer-node-id:{pid} conn-name:{res['conns'][pid]['name']}"
 
 
-def spawn_helper(node: Node, res: dict, pid: int, cmd: str, fence_id: str | None = None) -> None:
+def spawn_helper(node: Node, res: dict, pid: int, cmd: str, fence_id: str | None = None,
+                 arg: str | None = None) -> None:
     """Run the usermode helper asynchronously (the kernel's drbd_async_h thread): a
     detached process runs it and then applies its exit code under the node lock."""
     node.note_helper(f"call helper {helper_key(res, pid)} helper:{cmd}")
     lib = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env = helper_env(node, res, pid, cmd)
     payload = repr((node.state, node.disks, node.net, node.token, res["name"], res["inc"], pid, cmd, fence_id,
-                    node.usermode_helper(), env))
+                    node.usermode_helper(), env, arg))
     code = (f"import sys; sys.path.insert(0, {lib!r}); from xenha.sim import drbd_state as s; "
             f"s.helper_main({payload})")
     pid_child = os.fork()
@@ -1209,14 +1296,14 @@ def run_helper(helper: str, cmd: str, resname: str, env: dict) -> int:
 
 
 def helper_main(args) -> None:
-    state, disks, net, token, resname, inc, pid, cmd, fence_id, helper, env = args
+    state, disks, net, token, resname, inc, pid, cmd, fence_id, helper, env, arg = args
     node = Node(state, disks, net, token, environ=env)
     _makedirs(os.path.join(state, "helpers.d"))
     mark = os.path.join(state, "helpers.d", str(os.getpid()))
     with open(mark, "w") as handle:
         handle.write(f"{cmd} {resname}\n")
     try:
-        rc = run_helper(helper, cmd, resname, env)
+        rc = run_helper(helper, cmd, arg or resname, env)
     finally:
         _unlink(mark)
     with node:

@@ -51,6 +51,7 @@ class DrbdWorld:
                  resync_rate_kib: int | None = None):
         self.root = os.path.abspath(str(root))
         self.nodes = dict(nodes)
+        self.holders = {}   # node -> holders registry of an LVM world (use_holders)
         self.names = list(self.nodes)
         self.simbindir = simbindir or default_simbindir()
         self.net = os.path.join(self.root, "net")
@@ -86,7 +87,9 @@ class DrbdWorld:
     def env(self, name: str, extra=None) -> dict:
         env = {"PATH": f"{self.simbindir}:{DEFAULT_PATH}", "LANG": "C.UTF-8", "__DRBD_NODE__": name,
                "XENHA_SIM_DRBD_STATE": self.state_dir(name), "XENHA_SIM_DRBD_DISKS": self.disks_dir(name),
-               "XENHA_SIM_DRBD_NET": self.net, "XENHA_SIM_DRBD_NODE": name}
+               "XENHA_SIM_DRBD_NET": self.net, "XENHA_SIM_DRBD_NODE": name,
+               # block-device holders (what DRBD holds open), shared with a simulated LVM
+               "XENHA_SIM_HOLDERS": self.holders.get(name) or os.path.join(self.node_dir(name), "holders")}
         if self.rate:
             env["XENHA_SIM_DRBD_RESYNC_RATE"] = str(self.rate)
         env.update(extra or {})
@@ -133,10 +136,17 @@ class DrbdWorld:
             self.set_usermode_helper(name, path)
         return path
 
-    def set_usermode_helper(self, name: str, config: str) -> str:
-        """The node's kernel helper: real drbdadm with this config, as this node."""
+    def use_holders(self, name: str, holders_dir: str) -> None:
+        """Share the node's block-device holders with a simulated LVM node (LVs under
+        DRBD are then open)."""
+        self.holders[name] = holders_dir
+
+    def set_usermode_helper(self, name: str, config: str, extra_env=None) -> str:
+        """The node's kernel helper: real drbdadm with this config, as this node.
+        `extra_env` is exported to the helper and the handlers it runs (e.g. the node's
+        LVM_SYSTEM_DIR, so that a resync-snapshot handler uses the node's lvm2 setup)."""
         return install_usermode_helper(self.state_dir(name), os.path.join(self.node_dir(name), "usermode-helper"),
-                                       self.simbindir, config=config, node=name)
+                                       self.simbindir, config=config, node=name, extra_env=extra_env)
 
     def backing(self, name: str, res: str, vnr: int = 0) -> str:
         out = self.drbdadm(name, "sh-ll-dev", res).stdout.split()
@@ -334,7 +344,7 @@ class DrbdWorld:
 
 
 def install_usermode_helper(state_dir: str, script: str, simbindir: str | None = None, config: str | None = None,
-                            node: str | None = None, drbdadm: str = "/usr/sbin/drbdadm") -> str:
+                            node: str | None = None, drbdadm: str = "/usr/sbin/drbdadm", extra_env=None) -> str:
     """Write a usermode helper wrapper and make it the simulated module's
     `usermode_helper` (what /sys/module/drbd/parameters/usermode_helper is on a real
     node; default /sbin/drbdadm). The kernel runs helpers with
@@ -348,6 +358,8 @@ def install_usermode_helper(state_dir: str, script: str, simbindir: str | None =
         lines.append(f'PATH={simbindir}:$PATH; export PATH')
     if node:
         lines.append(f"__DRBD_NODE__={node}; export __DRBD_NODE__")
+    for key, value in (extra_env or {}).items():
+        lines.append(f"{key}='{value}'; export {key}")
     lines.append(f'exec {drbdadm}{" -c " + config if config else ""} "$@"')
     with open(script, "w", encoding="utf-8") as handle:
         handle.write("\n".join(lines) + "\n")

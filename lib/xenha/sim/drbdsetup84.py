@@ -113,6 +113,10 @@ def run(node, cmd, pos, opts) -> int:
             if cmd == "new-resource":
                 need(pos, 1, "resource")
                 st.new_resource(node, pos[0], -1, {k: v for k, v in opts.items() if k != "set-defaults"})
+                res = node.load(pos[0])
+                if not res.get("v84"):
+                    res["v84"] = True      # an 8.4 kernel: its helpers see an 8.4 module
+                    node.save(res)
             elif cmd == "new-minor":
                 need(pos, 3, "volume")
                 st.new_minor(node, pos[0], int(pos[1]), int(pos[2]))
