@@ -2,8 +2,8 @@
 (environment DRBD_RESOURCE, DRBD_VOLUME, DRBD_MINOR, DRBD_LL_DISK), on real lvm2
 metadata with simulated snapshots, and asking the simulated DRBD for the resync outcome.
 
-(The DRBD simulator does not call these handlers by itself yet; the tests call the
-handler as DRBD would, at the moments DRBD would.)
+These tests call the handler directly, the way DRBD does, to reach every branch;
+test_resync_snapshot_with_drbd.py has the simulated DRBD kernel call it during a resync.
 """
 
 import os
