@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from conftest import SHARED, installed, need_tool
+from conftest import installed, need_tool, sample
 from xenha.sim.drbd_world import DrbdWorld, default_simbindir
 
 NODES = {"alice": "10.99.0.1", "bob": "10.99.0.2"}
@@ -26,7 +26,8 @@ LIB = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspa
 
 
 def shared_sample(name: str) -> str:
-    return (SHARED / "samples" / name).read_text(encoding="utf-8")
+    """A verbatim sample (tests/samples: copies of shared/samples, checked to match)."""
+    return sample(name)
 
 
 @pytest.fixture
