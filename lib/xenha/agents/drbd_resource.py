@@ -322,7 +322,7 @@ class DrbdResourceAgent(ResourceAgent):
         for tool in (self.params.drbdadm, "drbdsetup"):
             if runner.which(tool, path) is None:
                 raise OcfError(codes.ERR_INSTALLED, f"{tool} command not found")
-        self.tools  # the DRBD module must be there (5; probe 7, monitor 1, stop 0)
+        _module_loaded = self.tools  # raises 5 without a DRBD module (probe 7, monitor 1, stop 0)
         if action != "stop":
             try:
                 with open(self.params.drbdconf, encoding="utf-8"):

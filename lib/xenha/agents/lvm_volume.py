@@ -67,8 +67,8 @@ class LvmVolumeAgent(ResourceAgent):
         "the DRBD backing volume of a VM) and deactivates them afterwards. Start and stop verify "
         "the effect through device-mapper, so an activation filtered out by activation/volume_list "
         "is an error, not a silent success. Stop refuses (1, with the reason) to deactivate an LV "
-        "that is still open, for instance by DRBD. The depth-0 monitor asks device-mapper only; "
-        "the depth-10 monitor also reads the LVM metadata (missing physical volumes are reported "
+        "that is still open, for instance by DRBD. The depth-0 monitor reads device-mapper's device "
+        "nodes and sysfs only (no process, no LVM scan); the depth-10 monitor also reads the LVM metadata (missing physical volumes are reported "
         "as degraded, 190; ownership is checked again) and reads the first block of each LV. "
         "validate-all at depth 10 reports autoactivation outside the cluster as a risk for shared "
         "volume groups.")
