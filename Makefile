@@ -41,6 +41,8 @@ install:
 	cd lib && find xenha -name '*.py' | while read -r f; do \
 		install -D -m 0644 "$$f" "$(abspath $(DESTDIR))$(PYLIBDIR)/$$f"; done
 	$(PYTHON) -m compileall -q -d $(PYLIBDIR)/xenha $(DESTDIR)$(PYLIBDIR)/xenha
+	install -d $(DESTDIR)$(PYLIBDIR)/examples
+	install -m 0644 cluster-config/examples/*.toml $(DESTDIR)$(PYLIBDIR)/examples/
 	for agent in $(AGENTS); do \
 		sed -e 's|@PYTHON@|$(PYTHON)|g' -e 's|@PYLIBDIR@|$(PYLIBDIR)|g' agents/$$agent.in \
 			> $(DESTDIR)$(PROVIDER_DIR)/$$agent; \

@@ -56,8 +56,19 @@ def demo():
             else:
                 bad = [s.number for s in payload["steps"] if not s.as_expected]
                 click.secho(f"\nUnexpected answers at steps {bad}.", fg="red", bold=True)
+        elif kind == "render":
+            click.secho("\nxenha demo, part 2: the howto as a cluster description "
+                        f"({payload['path']})", bold=True)
+            click.echo("xenha render writes: " + ", ".join(payload["files"]))
+            click.echo("and Pacemaker's own scheduler (crm_simulate, offline) decides:")
+        elif kind == "transition":
+            click.secho(f"  {payload['step']}:", fg="cyan" if payload["ok"] else "red")
+            for line in payload["lines"] or ["(nothing to do)"]:
+                click.echo(f"      {line}")
 
-    if not scenario.run(report):
+    agent_ok = scenario.run(report)
+    scheduler_ok = scenario.run_scheduler(report)
+    if not (agent_ok and scheduler_ok):
         sys.exit(1)
 
 
