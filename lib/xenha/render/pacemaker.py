@@ -203,12 +203,43 @@ def pcs_commands(config: PacemakerConfig) -> list[list[str]]:
     return commands
 
 
+def _created_id(command: list[str]) -> str | None:
+    """The id of the object a pcs command creates (None: the command is idempotent)."""
+    if command[:2] in (["resource", "create"], ["stonith", "create"]):
+        return command[2]
+    if command[:3] == ["constraint", "location", "add"]:
+        return command[3]
+    if command[:2] == ["constraint", "colocation"] or command[:2] == ["constraint", "order"]:
+        return next(word[3:] for word in command if word.startswith("id="))
+    if command[:2] == ["tag", "create"]:
+        return command[2]
+    return None
+
+
 def pcs_script(config: PacemakerConfig) -> str:
+    """The pcs commands as a reviewable script that is idempotent to apply: properties and
+    defaults are set (setting a value twice changes nothing), every object is created only
+    when no element with its id exists yet, and VMs missing from the tag are added."""
     lines = ["#!/bin/sh", f"# {HEADER.format(source=config.source)}",
              "# Review, then apply to the cluster with: sh THIS_FILE",
              "# Try it on a CIB file first with:       PCS_FILE=cib.xml sh THIS_FILE",
-             "set -eu", 'pcs() { command pcs ${PCS_FILE:+-f "$PCS_FILE"} "$@"; }', ""]
-    lines += ["pcs " + " ".join(shlex.quote(word) for word in command) for command in pcs_commands(config)]
+             "# Applying it again changes nothing. It creates what is missing; it does not",
+             "# change objects that exist with other settings.",
+             "set -eu",
+             'pcs() { command pcs ${PCS_FILE:+-f "$PCS_FILE"} "$@"; }',
+             'has() { if [ -n "${PCS_FILE:-}" ]; then CIB_file="$PCS_FILE" cibadmin --query --xpath "$1" '
+             '>/dev/null 2>&1; else cibadmin --query --xpath "$1" >/dev/null 2>&1; fi; }', ""]
+    for command in pcs_commands(config):
+        text = "pcs " + " ".join(shlex.quote(word) for word in command)
+        created = _created_id(command)
+        if created is None:
+            lines.append(text)
+            continue
+        lines.append(f"has \"//*[@id='{created}']\" || {text}")
+        if command[:2] == ["tag", "create"]:
+            for member in command[3:]:
+                lines.append(f"has \"//tag[@id='{created}']/obj_ref[@id='{member}']\" || "
+                             f"pcs tag update {shlex.quote(created)} add {shlex.quote(member)}")
     return "\n".join(lines) + "\n"
 
 
