@@ -233,46 +233,44 @@ def no_device():
     raise Fail("Device does not exist.\nCommand failed.")
 
 
-def cmd_info(state, opts, args):
-    registry = state.holders()
-    if opts["columns"]:
-        fields = parse_fields(opts["options"] or DEFAULT_OPTIONS)
-        if args or opts["uuid"] is not None or opts["major"] is not None:
-            record = find_device(state, opts, args[0] if args else None)
-            if record is None:
-                no_device()
-            records = [record]
-        else:
-            records = state.devices()
-            if not records:
-                print("No devices found")
-                return 0
-        rows = [row_of(state, r, registry) for r in records]
-        if opts["select"]:
-            from xenha.sim import lvm_select
-
-            try:
-                tree = lvm_select.parse(opts["select"])
-                rows = [r for r in rows if lvm_select.evaluate(tree, r, _resolve_dm_field)]
-            except lvm_select.SelectionError as error:
-                raise Fail(str(error)) from None
-        for line in render(rows, fields, opts):
-            print(line)
-        return 0
+def selected_devices(state, opts, args):
+    """(records, several) for the devices a command names: one by name, -u or -j/-m, or
+    else all of them. None after dmsetup's "No devices found" when there are none."""
     if args or opts["uuid"] is not None or opts["major"] is not None:
         record = find_device(state, opts, args[0] if args else None)
         if record is None:
             no_device()
-        print("\n".join(display_info(state, record, registry)))
-        print()
-        return 0
+        return [record], False
     records = state.devices()
     if not records:
         print("No devices found")
+        return None
+    return records, True
+
+
+def cmd_info(state, opts, args):
+    registry = state.holders()
+    fields = parse_fields(opts["options"] or DEFAULT_OPTIONS) if opts["columns"] else None
+    selected = selected_devices(state, opts, args)
+    if selected is None:
         return 0
-    for record in records:
-        print("\n".join(display_info(state, record, registry)))
-        print()
+    records = selected[0]
+    if fields is None:
+        for record in records:
+            print("\n".join(display_info(state, record, registry)))
+            print()
+        return 0
+    rows = [row_of(state, r, registry) for r in records]
+    if opts["select"]:
+        from xenha.sim import lvm_select
+
+        try:
+            tree = lvm_select.parse(opts["select"])
+            rows = [r for r in rows if lvm_select.evaluate(tree, r, _resolve_dm_field)]
+        except lvm_select.SelectionError as error:
+            raise Fail(str(error)) from None
+    for line in render(rows, fields, opts):
+        print(line)
     return 0
 
 
@@ -309,16 +307,10 @@ def status_params(record):
 
 
 def cmd_table(state, opts, args, status=False):
-    if args or opts["uuid"] is not None or opts["major"] is not None:
-        record = find_device(state, opts, args[0] if args else None)
-        if record is None:
-            no_device()
-        records, multiple = [record], False
-    else:
-        records, multiple = state.devices(), True
-        if not records:
-            print("No devices found")
-            return 0
+    selected = selected_devices(state, opts, args)
+    if selected is None:
+        return 0
+    records, multiple = selected
     for record in records:
         if opts["target"] and target_of(record) != opts["target"]:
             continue
@@ -328,16 +320,10 @@ def cmd_table(state, opts, args, status=False):
 
 
 def cmd_deps(state, opts, args):
-    if args:
-        record = find_device(state, opts, args[0])
-        if record is None:
-            no_device()
-        records, multiple = [record], False
-    else:
-        records, multiple = state.devices(), True
-        if not records:
-            print("No devices found")
-            return 0
+    selected = selected_devices(state, opts, args)
+    if selected is None:
+        return 0
+    records, multiple = selected
     for record in records:
         dep = target_params_dev(record)
         prefix = "%s: " % record.get("name") if multiple else ""

@@ -670,11 +670,17 @@ def new_peer(node: Node, name: str, pid: int, opts: dict) -> None:
     node.save(res)
 
 
-def net_options(node: Node, name: str, pid: int, opts: dict, set_defaults: bool) -> None:
+def _resource_and_connection(node: Node, name: str, pid: int):
+    """The resource and its connection to peer node-id pid (drbdsetup's error when none)."""
     res = node.get(name)
     conn = res["conns"].get(pid)
     if conn is None:
         raise DrbdError("plain", 10, f"{name}: No such connection\n")
+    return res, conn
+
+
+def net_options(node: Node, name: str, pid: int, opts: dict, set_defaults: bool) -> None:
+    res, conn = _resource_and_connection(node, name, pid)
     opts.pop("_name", None)
     if opts.get("allow-two-primaries") == "no" and res["role"] == "Primary" and conn["peer_role"] == "Primary":
         raise DrbdError("fail", 164, obj=name)
@@ -685,10 +691,7 @@ def net_options(node: Node, name: str, pid: int, opts: dict, set_defaults: bool)
 
 
 def new_path(node: Node, name: str, pid: int, local: str, peer: str) -> None:
-    res = node.get(name)
-    conn = res["conns"].get(pid)
-    if conn is None:
-        raise DrbdError("plain", 10, f"{name}: No such connection\n")
+    res, conn = _resource_and_connection(node, name, pid)
     local, peer = norm_addr(local), norm_addr(peer)
     if [local, peer] in conn["paths"]:
         raise DrbdError("fail", 102 + 0, text="Local address(port) already in use.", obj=name)
@@ -697,10 +700,7 @@ def new_path(node: Node, name: str, pid: int, local: str, peer: str) -> None:
 
 
 def del_path(node: Node, name: str, pid: int, local: str, peer: str) -> None:
-    res = node.get(name)
-    conn = res["conns"].get(pid)
-    if conn is None:
-        raise DrbdError("plain", 10, f"{name}: No such connection\n")
+    res, conn = _resource_and_connection(node, name, pid)
     pair = [norm_addr(local), norm_addr(peer)]
     if pair in conn["paths"]:
         if conn["cstate"] != "StandAlone" and len(conn["paths"]) == 1:
@@ -1502,10 +1502,7 @@ def secondary(node: Node, name: str) -> None:
 
 # --- connect / disconnect / down --------------------------------------------------------------
 def connect(node: Node, name: str, pid: int, discard: bool = False) -> None:
-    res = node.get(name)
-    conn = res["conns"].get(pid)
-    if conn is None:
-        raise DrbdError("plain", 10, f"{name}: No such connection\n")
+    res, conn = _resource_and_connection(node, name, pid)
     if conn["cstate"] != "StandAlone":
         raise DrbdError("fail", 125, obj=name)
     if discard and res["role"] == "Primary":
@@ -1518,10 +1515,7 @@ def connect(node: Node, name: str, pid: int, discard: bool = False) -> None:
 
 
 def disconnect(node: Node, name: str, pid: int, force: bool = False) -> None:
-    res = node.get(name)
-    conn = res["conns"].get(pid)
-    if conn is None:
-        raise DrbdError("plain", 10, f"{name}: No such connection\n")
+    res, conn = _resource_and_connection(node, name, pid)
     evaluate(node, res)
     if conn["cstate"] == "StandAlone":
         return
@@ -1576,10 +1570,7 @@ def _teardown(node: Node, res: dict, pid: int, conn: dict) -> None:
 
 
 def del_peer(node: Node, name: str, pid: int) -> None:
-    res = node.get(name)
-    conn = res["conns"].get(pid)
-    if conn is None:
-        raise DrbdError("plain", 10, f"{name}: No such connection\n")
+    res, conn = _resource_and_connection(node, name, pid)
     if conn["cstate"] != "StandAlone":
         _teardown(node, res, pid, conn)
     withdraw(node, res, {p[0] for p in conn["paths"]})
