@@ -8,21 +8,23 @@ OCF_ROOT  ?= /usr/lib/ocf
 PYLIBDIR  ?= $(PREFIX)/lib/xenha
 SBINDIR   ?= $(PREFIX)/sbin
 PROVIDER_DIR = $(OCF_ROOT)/resource.d/xenha
-SIMBINDIR = $(PYLIBDIR)/sim-bin
+# development tooling (simulators, lab, demo, bench): `make install-lab`, never on an agent's path
+LABLIBDIR ?= $(PREFIX)/lib/xenha-lab
+SIMBINDIR = $(LABLIBDIR)/sim-bin
 
 AGENTS    = xen-domain lvm-volume drbd-resource
 # simulated tool name : module providing main()
 HANDLERS  = xenha-resync-snapshot:xenha.handlers.resync_snapshot
 # lvm2 commands (real lvm2 underneath, activation simulated) and dmsetup
-LVM_SIM_TOOLS = lvm:xenha.sim.lvm lvs:xenha.sim.lvm vgs:xenha.sim.lvm pvs:xenha.sim.lvm lvchange:xenha.sim.lvm vgchange:xenha.sim.lvm lvcreate:xenha.sim.lvm lvremove:xenha.sim.lvm lvconvert:xenha.sim.lvm lvextend:xenha.sim.lvm lvreduce:xenha.sim.lvm lvresize:xenha.sim.lvm lvrename:xenha.sim.lvm vgrename:xenha.sim.lvm vgremove:xenha.sim.lvm vgcfgbackup:xenha.sim.lvm vgcfgrestore:xenha.sim.lvm lvmconfig:xenha.sim.lvm lvmdump:xenha.sim.lvm lvdisplay:xenha.sim.lvm lvscan:xenha.sim.lvm vgdisplay:xenha.sim.lvm pvdisplay:xenha.sim.lvm pvcreate:xenha.sim.lvm pvremove:xenha.sim.lvm pvchange:xenha.sim.lvm pvscan:xenha.sim.lvm pvresize:xenha.sim.lvm vgcreate:xenha.sim.lvm vgextend:xenha.sim.lvm vgreduce:xenha.sim.lvm vgexport:xenha.sim.lvm vgimport:xenha.sim.lvm vgscan:xenha.sim.lvm vgck:xenha.sim.lvm vgmknodes:xenha.sim.lvm lvmdiskscan:xenha.sim.lvm lvmsadc:xenha.sim.lvm lvmsar:xenha.sim.lvm pvck:xenha.sim.lvm pvmove:xenha.sim.lvm lvmdevices:xenha.sim.lvm vgimportdevices:xenha.sim.lvm vgsplit:xenha.sim.lvm vgmerge:xenha.sim.lvm vgconvert:xenha.sim.lvm
-SIM_TOOLS = xl:xenha.sim.xl xenha-sim-ssh:xenha.sim.transport drbdsetup:xenha.sim.drbdsetup drbdsetup-84:xenha.sim.drbdsetup84 $(LVM_SIM_TOOLS) dmsetup:xenha.sim.dmsetup
+LVM_SIM_TOOLS = lvm:xenha_lab.sim.lvm.lvm lvs:xenha_lab.sim.lvm.lvm vgs:xenha_lab.sim.lvm.lvm pvs:xenha_lab.sim.lvm.lvm lvchange:xenha_lab.sim.lvm.lvm vgchange:xenha_lab.sim.lvm.lvm lvcreate:xenha_lab.sim.lvm.lvm lvremove:xenha_lab.sim.lvm.lvm lvconvert:xenha_lab.sim.lvm.lvm lvextend:xenha_lab.sim.lvm.lvm lvreduce:xenha_lab.sim.lvm.lvm lvresize:xenha_lab.sim.lvm.lvm lvrename:xenha_lab.sim.lvm.lvm vgrename:xenha_lab.sim.lvm.lvm vgremove:xenha_lab.sim.lvm.lvm vgcfgbackup:xenha_lab.sim.lvm.lvm vgcfgrestore:xenha_lab.sim.lvm.lvm lvmconfig:xenha_lab.sim.lvm.lvm lvmdump:xenha_lab.sim.lvm.lvm lvdisplay:xenha_lab.sim.lvm.lvm lvscan:xenha_lab.sim.lvm.lvm vgdisplay:xenha_lab.sim.lvm.lvm pvdisplay:xenha_lab.sim.lvm.lvm pvcreate:xenha_lab.sim.lvm.lvm pvremove:xenha_lab.sim.lvm.lvm pvchange:xenha_lab.sim.lvm.lvm pvscan:xenha_lab.sim.lvm.lvm pvresize:xenha_lab.sim.lvm.lvm vgcreate:xenha_lab.sim.lvm.lvm vgextend:xenha_lab.sim.lvm.lvm vgreduce:xenha_lab.sim.lvm.lvm vgexport:xenha_lab.sim.lvm.lvm vgimport:xenha_lab.sim.lvm.lvm vgscan:xenha_lab.sim.lvm.lvm vgck:xenha_lab.sim.lvm.lvm vgmknodes:xenha_lab.sim.lvm.lvm lvmdiskscan:xenha_lab.sim.lvm.lvm lvmsadc:xenha_lab.sim.lvm.lvm lvmsar:xenha_lab.sim.lvm.lvm pvck:xenha_lab.sim.lvm.lvm pvmove:xenha_lab.sim.lvm.lvm lvmdevices:xenha_lab.sim.lvm.lvm vgimportdevices:xenha_lab.sim.lvm.lvm vgsplit:xenha_lab.sim.lvm.lvm vgmerge:xenha_lab.sim.lvm.lvm vgconvert:xenha_lab.sim.lvm.lvm
+SIM_TOOLS = xl:xenha_lab.sim.xen.xl xenha-sim-ssh:xenha_lab.sim.xen.transport drbdsetup:xenha_lab.sim.drbd.drbdsetup drbdsetup-84:xenha_lab.sim.drbd.drbdsetup84 $(LVM_SIM_TOOLS) dmsetup:xenha_lab.sim.lvm.dmsetup
 
 BUILD     = build
 STAGE     = $(BUILD)/stage
 VENV      = .venv
 PYTEST_ARGS ?=
 
-.PHONY: all demo test bench install deps venv stage clean
+.PHONY: all demo test bench install install-lab deps venv stage clean
 
 all: stage
 
@@ -35,8 +37,9 @@ $(VENV)/.stamp: pyproject.toml
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -e '.[test]'
 	touch $@
 
+# The product: what runs on a cluster node (agents, drivers, handlers, renderers, CLI).
 install:
-	install -d $(DESTDIR)$(PYLIBDIR) $(DESTDIR)$(PROVIDER_DIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(SIMBINDIR)
+	install -d $(DESTDIR)$(PYLIBDIR) $(DESTDIR)$(PROVIDER_DIR) $(DESTDIR)$(SBINDIR)
 	rm -rf $(DESTDIR)$(PYLIBDIR)/xenha
 	cd lib && find xenha -name '*.py' | while read -r f; do \
 		install -D -m 0644 "$$f" "$(abspath $(DESTDIR))$(PYLIBDIR)/$$f"; done
@@ -47,15 +50,26 @@ install:
 		sed -e 's|@PYTHON@|$(PYTHON)|g' -e 's|@PYLIBDIR@|$(PYLIBDIR)|g' agents/$$agent.in \
 			> $(DESTDIR)$(PROVIDER_DIR)/$$agent; \
 		chmod 0755 $(DESTDIR)$(PROVIDER_DIR)/$$agent; done
-	sed -e 's|@PYTHON@|$(PYTHON)|g' -e 's|@PYLIBDIR@|$(PYLIBDIR)|g' bin/xenha.in > $(DESTDIR)$(SBINDIR)/xenha
+	sed -e 's|@PYTHON@|$(PYTHON)|g' -e 's|@PYLIBDIR@|$(PYLIBDIR)|g' -e 's|@LABLIBDIR@|$(LABLIBDIR)|g' \
+		bin/xenha.in > $(DESTDIR)$(SBINDIR)/xenha
 	chmod 0755 $(DESTDIR)$(SBINDIR)/xenha
 	for spec in $(HANDLERS); do tool=$${spec%%:*}; module=$${spec#*:}; \
 		sed -e 's|@PYTHON@|$(PYTHON)|g' -e 's|@PYLIBDIR@|$(PYLIBDIR)|g' \
 			-e "s|@TOOL@|$$tool|g" -e "s|@MODULE@|$$module|g" bin/handler.in \
 			> $(DESTDIR)$(SBINDIR)/$$tool; \
 		chmod 0755 $(DESTDIR)$(SBINDIR)/$$tool; done
+
+# Development tooling, apart from the product: the simulators (with their tools in
+# sim-bin, never on PATH unless a test or the lab puts them there), the harness, the
+# demo and the bench. Needs the product installed with the same PREFIX.
+install-lab:
+	install -d $(DESTDIR)$(LABLIBDIR) $(DESTDIR)$(SIMBINDIR)
+	rm -rf $(DESTDIR)$(LABLIBDIR)/xenha_lab
+	cd lib && find xenha_lab -name '*.py' | while read -r f; do \
+		install -D -m 0644 "$$f" "$(abspath $(DESTDIR))$(LABLIBDIR)/$$f"; done
+	$(PYTHON) -m compileall -q -d $(LABLIBDIR)/xenha_lab $(DESTDIR)$(LABLIBDIR)/xenha_lab
 	for spec in $(SIM_TOOLS); do tool=$${spec%%:*}; module=$${spec#*:}; \
-		sed -e 's|@PYTHON@|$(PYTHON)|g' -e 's|@PYLIBDIR@|$(PYLIBDIR)|g' \
+		sed -e 's|@PYTHON@|$(PYTHON)|g' -e 's|@PYLIBDIR@|$(PYLIBDIR)|g' -e 's|@LABLIBDIR@|$(LABLIBDIR)|g' \
 			-e "s|@TOOL@|$$tool|g" -e "s|@MODULE@|$$module|g" bin/sim-tool.in \
 			> $(DESTDIR)$(SIMBINDIR)/$$tool; \
 		chmod 0755 $(DESTDIR)$(SIMBINDIR)/$$tool; done
@@ -64,7 +78,7 @@ install:
 # install into a tree of their own (scripts/run-staged) and see it at the real paths.
 stage:
 	rm -rf $(STAGE)
-	$(MAKE) --no-print-directory install DESTDIR=$(abspath $(STAGE))
+	$(MAKE) --no-print-directory install install-lab DESTDIR=$(abspath $(STAGE))
 
 demo: deps
 	scripts/run-staged $(SBINDIR)/xenha demo
@@ -76,7 +90,7 @@ test: deps venv
 
 bench: deps venv
 	scripts/run-staged env XENHA_SIMBINDIR=$(SIMBINDIR) \
-		XENHA_PROVIDER_DIR=$(PROVIDER_DIR) $(VENV)/bin/python -m xenha.bench
+		XENHA_PROVIDER_DIR=$(PROVIDER_DIR) $(VENV)/bin/python -m xenha_lab.bench
 
 clean:
 	rm -rf $(BUILD) $(VENV) lib/xenha.egg-info

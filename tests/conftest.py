@@ -21,7 +21,7 @@ RNG = REPO / "ocf" / "ocf-1.1-ra-api.rng"
 STAGED = os.environ.get("XENHA_STAGED") == "1"
 
 # The howto's domU config, unchanged (the demo runs it too).
-from xenha.demo import SHAOLIN_CFG as SHAOLIN_LEGACY  # noqa: E402
+from xenha_lab.demo import SHAOLIN_CFG as SHAOLIN_LEGACY  # noqa: E402
 
 SHAOLIN_XL = """\
 # xl-style, plain phy: disk on the DRBD device
@@ -65,14 +65,15 @@ def installed(path: str) -> str:
 
 @pytest.fixture
 def xen_agent():
-    from xenha.sim.hosts import default_agent
+    from xenha_lab.paths import default_agent
     return installed(default_agent("xen-domain"))
 
 
 @pytest.fixture
 def sim_hosts(tmp_path, xen_agent):
     """Two simulated Xen hosts, mk1 and mk2, as in the howto; all guests die afterwards."""
-    from xenha.sim.hosts import SimHosts, default_simbindir
+    from xenha_lab.paths import default_simbindir
+    from xenha_lab.sim.xen.hosts import SimHosts
 
     installed(os.path.join(default_simbindir(), "xl"))
     hosts = SimHosts(tmp_path / "lab", ["mk1", "mk2"])

@@ -13,7 +13,7 @@ import pytest
 
 from conftest import installed, need_tool
 from xenha.ocf import codes
-from xenha.sim.hosts import default_agent
+from xenha_lab.paths import default_agent
 
 CLONE_META = {"clone_max": "2", "clone_node_max": "1", "promotable": "true", "promoted_max": "2",
               "promoted_node_max": "1", "notify": "true", "interleave": "true"}
@@ -82,7 +82,7 @@ class Cluster:
 def cluster(tmp_path):
     need_tool("drbdadm")
     need_tool("cibadmin")
-    from xenha.sim.drbd_world import DrbdWorld
+    from xenha_lab.sim.drbd.drbd_world import DrbdWorld
     world = DrbdWorld(tmp_path / "drbd", NODES, resync_rate_kib=64 * 1024)
     try:
         yield Cluster(world, tmp_path)

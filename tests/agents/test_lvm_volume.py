@@ -4,7 +4,7 @@ import pytest
 
 from conftest import installed, need_tool
 from xenha.ocf import codes
-from xenha.sim.hosts import default_agent
+from xenha_lab.paths import default_agent
 
 
 class Lab:
@@ -43,7 +43,7 @@ class Lab:
 @pytest.fixture
 def lab(tmp_path):
     need_tool("losetup")
-    from xenha.sim.lvm_world import LvmWorld
+    from xenha_lab.sim.lvm.lvm_world import LvmWorld
     world = LvmWorld(tmp_path / "lvm")
     try:
         world.add_node("mk1")

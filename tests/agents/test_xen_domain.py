@@ -1,7 +1,7 @@
 """ocf:xenha:xen-domain against the simulated xl on two hosts, action by action.
 
 Every call goes through the installed agent with the environment pacemaker-execd
-gives it (xenha.sim.hosts.SimHosts.run_agent).
+gives it (xenha_lab.sim.xen.hosts.SimHosts.run_agent).
 """
 
 import os

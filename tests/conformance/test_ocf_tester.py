@@ -71,7 +71,7 @@ def test_with_the_2009_dtd_only_the_meta_data_step_fails(sim_hosts, xen_agent, s
 
 @pytest.mark.parametrize("agent_type", ["xen-domain", "lvm-volume", "drbd-resource"])
 def test_meta_data_as_nobody_without_any_tool(agent_type):
-    from xenha.sim.hosts import default_agent
+    from xenha_lab.paths import default_agent
     from conftest import installed
     agent = installed(default_agent(agent_type))
     result = subprocess.run(["su", "nobody", "-s", "/bin/sh", "-c", f"env -i PATH=/nonexistent {agent} meta-data"],
@@ -81,8 +81,8 @@ def test_meta_data_as_nobody_without_any_tool(agent_type):
 
 
 def test_lvm_volume_passes_ocf_tester(tmp_path):
-    from xenha.sim.hosts import default_agent
-    from xenha.sim.lvm_world import LvmWorld
+    from xenha_lab.paths import default_agent
+    from xenha_lab.sim.lvm.lvm_world import LvmWorld
     from conftest import installed
     agent = installed(default_agent("lvm-volume"))
     world = LvmWorld(tmp_path / "lvm")
@@ -103,8 +103,8 @@ def test_lvm_volume_passes_ocf_tester(tmp_path):
 def test_drbd_resource_passes_ocf_tester_as_a_promotable_agent(tmp_path):
     """Promotable: ocf-tester demotes, promotes and demotes again; promotion needs
     UpToDate data, so the pair is synced first (as after the initial sync of a new pair)."""
-    from xenha.sim.drbd_world import DrbdWorld
-    from xenha.sim.hosts import default_agent
+    from xenha_lab.sim.drbd.drbd_world import DrbdWorld
+    from xenha_lab.paths import default_agent
     from conftest import installed
     agent = installed(default_agent("drbd-resource"))
     world = DrbdWorld(tmp_path / "drbd", {"mk1": "10.99.0.1", "mk2": "10.99.0.2"}, resync_rate_kib=64 * 1024)

@@ -31,7 +31,7 @@ def test_crm_resource_lists_and_shows_the_agent(xen_agent):
     ("lvm-volume", ("vg (required)", "ownership", "activation_mode")),
 ])
 def test_pcs_and_crm_resource_read_every_agent(agent, words):
-    from xenha.sim.hosts import default_agent
+    from xenha_lab.paths import default_agent
     from conftest import installed
     need_tool("pcs")
     path = installed(default_agent(agent))

@@ -19,8 +19,8 @@ NODES = {"mk1": "10.99.0.1", "mk2": "10.99.0.2"}
 @pytest.fixture
 def world(tmp_path):
     need_tool("losetup")
-    from xenha.sim.drbd_world import DrbdWorld
-    from xenha.sim.lvm_world import LvmWorld
+    from xenha_lab.sim.drbd.drbd_world import DrbdWorld
+    from xenha_lab.sim.lvm.lvm_world import LvmWorld
     lvm = LvmWorld(tmp_path / "lvm")
     drbd = DrbdWorld(tmp_path / "drbd", NODES, resync_rate_kib=64 * 1024)
     try:

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import installed, need_tool
 from xenha.ocf import codes
-from xenha.sim.hosts import default_agent
+from xenha_lab.paths import default_agent
 
 NODES = {"mk1": "10.99.0.1", "mk2": "10.99.0.2"}
 
@@ -18,8 +18,8 @@ NODES = {"mk1": "10.99.0.1", "mk2": "10.99.0.2"}
 @pytest.fixture
 def stack(tmp_path):
     need_tool("losetup")
-    from xenha.sim.drbd_world import DrbdWorld
-    from xenha.sim.lvm_world import LvmWorld
+    from xenha_lab.sim.drbd.drbd_world import DrbdWorld
+    from xenha_lab.sim.lvm.lvm_world import LvmWorld
     handler = installed(f"{os.environ.get('XENHA_SBINDIR', '/usr/local/sbin')}/xenha-resync-snapshot")
     lvm = LvmWorld(tmp_path / "lvm")
     drbd = DrbdWorld(tmp_path / "drbd", NODES, resync_rate_kib=16 * 1024)

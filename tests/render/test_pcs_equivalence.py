@@ -17,7 +17,7 @@ import pytest
 from conftest import REPO, installed, need_tool
 from xenha.cluster import allocation, description
 from xenha.render import pacemaker
-from xenha.sim.hosts import default_agent
+from xenha_lab.paths import default_agent
 
 EXAMPLES = ["howto", "three-nodes"]
 

@@ -19,7 +19,7 @@ import time
 import pytest
 
 from conftest import installed, need_tool, sample
-from xenha.sim.drbd_world import DrbdWorld, default_simbindir
+from xenha_lab.sim.drbd.drbd_world import DrbdWorld, default_simbindir
 
 NODES = {"alice": "10.99.0.1", "bob": "10.99.0.2"}
 LIB = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "lib")
@@ -401,7 +401,7 @@ def test_drbd84_path(world, tmp_path):
 
 def test_frequent_queries_have_a_lean_import_path(tmp_path):
     code = ("import sys; sys.path.insert(0, %r); sys.argv = ['drbdsetup', 'events2', '--now', 'all']\n"
-            "from xenha.sim import drbdsetup\ndrbdsetup.main()\n"
+            "from xenha_lab.sim.drbd import drbdsetup\ndrbdsetup.main()\n"
             "bad = {'json', 're', 'subprocess', 'enum', 'dataclasses', 'typing'} & set(sys.modules)\n"
             "print('BAD', sorted(bad))\n") % LIB
     env = {"XENHA_SIM_DRBD_STATE": str(tmp_path / "s"), "XENHA_SIM_DRBD_DISKS": str(tmp_path / "d"),

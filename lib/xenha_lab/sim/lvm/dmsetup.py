@@ -1,5 +1,5 @@
 """A simulated `dmsetup` (device-mapper 1.02.185, Debian 12) answering from the
-simulated activation state of this node (`xenha.sim.lvm_state`).
+simulated activation state of this node (`xenha_lab.sim.lvm.lvm_state`).
 
     dmsetup info [-c|-C|--columns] [--noheadings] [--noflush] [--separator S]
                  [-o [+]fields] [-S selection] [--nameprefixes] [--unquoted] [device]
@@ -30,16 +30,16 @@ Simulation limits (say so rather than pretend):
 - Only the LV devices exist: snapshot stacks show the origin and the snapshot, without
   their `-real`/`-cow` layer devices; their tables are `linear` (origin) and
   `snapshot <origin> <pv> P <chunk>` approximations.
-- Open count is the holders registry (`xenha.sim.lvm_state`), not the kernel's count.
+- Open count is the holders registry (`xenha_lab.sim.lvm.lvm_state`), not the kernel's count.
 
-Fast path: this module imports only `os` and `sys` (plus `xenha.sim.lvm_state` and the
+Fast path: this module imports only `os` and `sys` (plus `xenha_lab.sim.lvm.lvm_state` and the
 small selection parser); launchers run `python3 -IS`.
 """
 
 import os
 import sys
 
-from xenha.sim import lvm_state
+from xenha_lab.sim.lvm import lvm_state
 
 LIBRARY_VERSION = "1.02.185 (2022-05-18)"
 DRIVER_VERSION = "4.48.0"
@@ -262,7 +262,7 @@ def cmd_info(state, opts, args):
         return 0
     rows = [row_of(state, r, registry) for r in records]
     if opts["select"]:
-        from xenha.sim import lvm_select
+        from xenha_lab.sim.lvm import lvm_select
 
         try:
             tree = lvm_select.parse(opts["select"])
@@ -300,7 +300,7 @@ def status_params(record):
     kind = record.get("kind")
     sectors = record.get("sectors", "0")
     if kind == "snapshot":
-        from xenha.sim import lvm_snap
+        from xenha_lab.sim.lvm import lvm_snap
 
         return lvm_snap.dm_status(record)
     return "0 %s linear " % sectors
@@ -345,7 +345,7 @@ def cmd_remove(state, opts, args):
     if state.open_count(record):
         raise Fail("device-mapper: remove ioctl on %s  failed: Device or resource busy\n"
                    "Command failed." % record.get("name"))
-    from xenha.sim import lvm
+    from xenha_lab.sim.lvm import lvm
 
     with state:
         lvm.remove_device(state, record)

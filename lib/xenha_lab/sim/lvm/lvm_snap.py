@@ -55,8 +55,9 @@ import sys
 import tempfile
 import time
 
-from xenha.sim import lvm, lvm_meta
-from xenha.sim import lvm_state as st
+from xenha_lab.sim.lvm import lvm
+from xenha_lab.sim.lvm import lvm_meta
+from xenha_lab.sim.lvm import lvm_state as st
 
 DM_REFUSAL = "Can't create snapshot without using device-mapper kernel driver."
 DEFAULT_CHUNK_SECTORS = 8           # 4 KiB, lvm.conf default (snapshot chunk size)

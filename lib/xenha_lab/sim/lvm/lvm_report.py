@@ -1,5 +1,5 @@
 """Report rewriting for the simulated lvm: what `lvs`, `lvdisplay`, `lvscan` and
-`vgdisplay` show on a real host where activation happened (see `xenha.sim.lvm`).
+`vgdisplay` show on a real host where activation happened (see `xenha_lab.sim.lvm.lvm`).
 
 Values on a real host (lvm2 lib/metadata/lv.c lv_attr_dup_with_info_and_seg_status and
 lv_active_dup, lib/report/report.c, lib/report/values.h):
@@ -26,8 +26,8 @@ from __future__ import annotations
 import re
 import sys
 
-from xenha.sim import lvm
-from xenha.sim import lvm_state as st
+from xenha_lab.sim.lvm import lvm
+from xenha_lab.sim.lvm import lvm_state as st
 
 SEP = "\x1f"
 # field -> (heading, declared width, right-aligned, binary)
@@ -95,7 +95,7 @@ class Context:
     def snapshot(self, record):
         uuid = record.get("lv_uuid")
         if uuid not in self._snap:
-            from xenha.sim import lvm_snap
+            from xenha_lab.sim.lvm import lvm_snap
 
             self._snap[uuid] = lvm_snap.snapshot_state(record)
         return self._snap[uuid]
@@ -176,7 +176,7 @@ class Context:
 
 
 def read_ahead_bytes(record) -> int:
-    from xenha.sim import dmsetup
+    from xenha_lab.sim.lvm import dmsetup
 
     return dmsetup.read_ahead_sectors(record) * 512
 
@@ -258,7 +258,7 @@ def lvs(command: str, args) -> int:
     selection = lvm.option_value(rest, "-S", "--select")
     own_selection = None
     if selection:
-        from xenha.sim import lvm_select
+        from xenha_lab.sim.lvm import lvm_select
 
         try:
             tree = lvm_select.parse(selection)
@@ -270,7 +270,7 @@ def lvs(command: str, args) -> int:
     hidden = []
     if own_selection is not None:
         base, _ = take_option(base, ["-S", "--select"])
-        from xenha.sim import lvm_select
+        from xenha_lab.sim.lvm import lvm_select
 
         hidden = sorted(lvm_select.fields_of(own_selection))
     hidden += ["lv_uuid", "lv_attr"]
@@ -282,7 +282,7 @@ def lvs(command: str, args) -> int:
 def select_ok(tree, sel_fields, hidden_values, row_values):
     if tree is None:
         return True
-    from xenha.sim import lvm_select
+    from xenha_lab.sim.lvm import lvm_select
 
     lookup = {}
     for name, value in zip(sel_fields, hidden_values):

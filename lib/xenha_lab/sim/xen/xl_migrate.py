@@ -17,8 +17,8 @@ import struct
 import sys
 import time
 
-from xenha.sim import xl_state as st
-from xenha.sim.xl import (BANNER, GO, HANDSHAKE_FAILED, READY, REPORT, SAVE_MAGIC, Exit,
+from xenha_lab.sim.xen import xl_state as st
+from xenha_lab.sim.xen.xl import (BANNER, GO, HANDSHAKE_FAILED, READY, REPORT, SAVE_MAGIC, Exit,
                           create_domain, err, find_domain, getopt, rename, require, respawn)
 
 INCOMING = "--incoming"

@@ -12,47 +12,11 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import time
-
-from xenha.sim.xl_state import SimHost
-
-OCF_ROOT = os.environ.get("OCF_ROOT", "/usr/lib/ocf")
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
-def default_simbindir() -> str:
-    """Where `make install` put the simulated tools (next to the package)."""
-    configured = os.environ.get("XENHA_SIMBINDIR")
-    if configured:
-        return configured
-    package_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    return os.path.join(package_parent, "sim-bin")
-
-
-def default_agent(agent: str) -> str:
-    provider = os.environ.get("XENHA_PROVIDER_DIR", os.path.join(OCF_ROOT, "resource.d", "xenha"))
-    return os.path.join(provider, agent)
-
-
-class AgentCall:
-    """One agent invocation and its outcome."""
-
-    __slots__ = ("node", "action", "rc", "stdout", "stderr", "seconds")
-
-    def __init__(self, node, action, rc, stdout, stderr, seconds):
-        self.node, self.action, self.rc = node, action, rc
-        self.stdout, self.stderr, self.seconds = stdout, stderr, seconds
-
-    @property
-    def exit_reason(self) -> str | None:
-        reason = None
-        for line in self.stderr.splitlines():
-            if line.startswith("ocf-exit-reason:"):
-                reason = line[len("ocf-exit-reason:"):]
-        return reason
-
-    def __repr__(self) -> str:
-        return f"AgentCall({self.node} {self.action} rc={self.rc} reason={self.exit_reason!r})"
+from xenha_lab.harness import AgentCall, agent_env, run_agent_process
+from xenha_lab.paths import DEFAULT_PATH, default_simbindir
+from xenha_lab.sim.xen.xl_state import SimHost
 
 
 class SimHosts:
@@ -114,31 +78,10 @@ class SimHosts:
                   instance: str = "vm", timeout_s: float = 20.0, interval_s: float | None = None,
                   check_level: int | None = None, extra_env=None, agent_path: str | None = None) -> AgentCall:
         """Run `agent action` on host `name` the way pacemaker-execd would."""
-        env = self.env(name)
-        env.update({
-            "OCF_ROOT": OCF_ROOT, "OCF_RA_VERSION_MAJOR": "1", "OCF_RA_VERSION_MINOR": "1",
-            "OCF_RESOURCE_INSTANCE": instance, "OCF_RESOURCE_TYPE": agent,
-            "OCF_RESOURCE_PROVIDER": "xenha", "OCF_EXIT_REASON_PREFIX": "ocf-exit-reason:",
-            "HA_RSCTMP": self.rsctmp(name), "HA_debug": "0", "HA_LOGFACILITY": "none",
-            "OCF_RESKEY_crm_feature_set": "3.16.1",
-            "OCF_RESKEY_CRM_meta_timeout": str(int(timeout_s * 1000)),
-            "OCF_RESKEY_CRM_meta_on_node": name,
-        })
-        if interval_s is not None:
-            env["OCF_RESKEY_CRM_meta_interval"] = str(int(interval_s * 1000))
-        if check_level is not None:
-            env["OCF_CHECK_LEVEL"] = str(check_level)
-        for key, value in (params or {}).items():
-            env[f"OCF_RESKEY_{key}"] = str(value)
-        for key, value in (meta or {}).items():
-            env[f"OCF_RESKEY_CRM_meta_{key.replace('-', '_')}"] = str(value)
-        env.update(extra_env or {})
-        started = time.monotonic()
-        # Pacemaker kills an agent at its timeout; a few seconds more here catch hangs.
-        proc = subprocess.run([agent_path or default_agent(agent), action], env=env, capture_output=True,
-                              text=True, timeout=timeout_s + 10)
-        return AgentCall(name, action, proc.returncode, proc.stdout, proc.stderr,
-                         time.monotonic() - started)
+        env = agent_env(self.env(name), agent=agent, instance=instance, rsctmp=self.rsctmp(name), node=name,
+                        timeout_s=timeout_s, interval_s=interval_s, check_level=check_level,
+                        params=params, meta=meta, extra=extra_env)
+        return run_agent_process(name, agent, action, env, timeout_s, agent_path)
 
     def cleanup(self) -> None:
         """Kill every guest of every host (tests and demo call this even on failure)."""

@@ -19,7 +19,8 @@ import sys
 import tempfile
 import time
 
-from xenha.sim.hosts import SimHosts, default_agent
+from xenha_lab.paths import default_agent
+from xenha_lab.sim.xen.hosts import SimHosts
 
 ANCHOR = "/usr/lib/ocf/resource.d/heartbeat/Xen"
 CONFIG = "name = 'shaolin'\nkernel = '/boot/vmlinuz-xen'\nmemory = 512\ndisk = [ 'drbd:vm_shaolin,hda1,w' ]\n"
@@ -149,7 +150,7 @@ def print_pairs(title: str, rows) -> None:
 
 def drbd_report() -> None:
     """ocf:xenha:drbd-resource vs ocf:linbit:drbd on the simulated DRBD (same resource)."""
-    from xenha.sim.drbd_world import DrbdWorld
+    from xenha_lab.sim.drbd.drbd_world import DrbdWorld
 
     if not os.path.exists(LINBIT_DRBD):
         print(f"\n(skipped DRBD: {LINBIT_DRBD} not installed)")
@@ -192,7 +193,7 @@ def drbd_report() -> None:
 
 def lvm_report() -> None:
     """ocf:xenha:lvm-volume vs ocf:heartbeat:LVM-activate, monitor of an active LV."""
-    from xenha.sim.lvm_world import LvmWorld
+    from xenha_lab.sim.lvm.lvm_world import LvmWorld
 
     if not os.path.exists(LVM_ACTIVATE):
         print(f"\n(skipped LVM: {LVM_ACTIVATE} not installed)")

@@ -51,10 +51,10 @@ lib/activate/activate.c, tools/vgchange.c, tools/lvconvert.c, lib/metadata/lv.c)
   lv_snapshot_invalid and lv_merge_failed. When the user's -o lacks what identifies a
   row, the simulator adds lv_uuid/lv_attr to the real call and removes them from what it
   prints. `-S` selections naming those fields are evaluated by the simulator
-  (`xenha.sim.lvm_select`). `lvdisplay` and `lvscan` show LV Status/# open/Block device
+  (`xenha_lab.sim.lvm.lvm_select`). `lvdisplay` and `lvscan` show LV Status/# open/Block device
   and ACTIVE like a real host; `vgdisplay` its Open LV count.
 - Snapshots (old-style COW, which lvm2 refuses without device-mapper: `Can't create
-  snapshot without using device-mapper kernel driver.`): see `xenha.sim.lvm_snap`.
+  snapshot without using device-mapper kernel driver.`): see `xenha_lab.sim.lvm.lvm_snap`.
 - lvremove of an active LV asks `Do you really want to remove active logical volume
   vg/lv? [y/n]:` unless -f/-y, refuses an open one, and removes its device; lvrename,
   vgrename and lvextend/lvreduce/lvresize keep an active LV's device in step.
@@ -64,7 +64,7 @@ Not simulated: lvmlockd/clvmd and cluster locking, thin/cache/raid/mirror/vdo LV
 lvmconfig showing `activation=0` (it reports the configuration in force),
 `lvmpolld` (merges complete at once).
 
-State: `xenha.sim.lvm_state` (per node, env XENHA_SIM_LVM_STATE) and the holders
+State: `xenha_lab.sim.lvm.lvm_state` (per node, env XENHA_SIM_LVM_STATE) and the holders
 registry (env XENHA_SIM_HOLDERS).
 """
 
@@ -78,8 +78,8 @@ import sys
 import tempfile
 import time
 
-from xenha.sim import lvm_meta
-from xenha.sim import lvm_state as st
+from xenha_lab.sim.lvm import lvm_meta
+from xenha_lab.sim.lvm import lvm_state as st
 
 LVM_CANDIDATES = ("/usr/sbin/lvm", "/sbin/lvm")
 LOSETUP_CANDIDATES = ("/usr/sbin/losetup", "/sbin/losetup")
@@ -512,7 +512,7 @@ class Activator:
             return True
         read_only = (not lv.writable) or passes_volume_list(
             as_list(cfg.get("activation/read_only_volume_list")) or [], vg, lv)
-        from xenha.sim import lvm_snap
+        from xenha_lab.sim.lvm import lvm_snap
 
         try:
             with self.state:
@@ -813,7 +813,7 @@ def reconcile(state: st.NodeState, before: dict, user_config=None):
         by_vg.setdefault(record.get("vg_uuid", ""), []).append(record)
     rows, _ = report_json("vgs", ["-o", "vg_name,vg_uuid"], user_config)
     names = {r.get("vg_uuid", "").replace("-", ""): r.get("vg_name") for r in rows}
-    from xenha.sim import lvm_snap
+    from xenha_lab.sim.lvm import lvm_snap
 
     with state:
         for vg_uuid, records in by_vg.items():
@@ -903,7 +903,7 @@ def cmd_lvcreate(command: str, args) -> int:
     if count_config(args) > 1:
         return passthrough(command, args)
     rest, user_config = split_config(args)
-    from xenha.sim import lvm_snap
+    from xenha_lab.sim.lvm import lvm_snap
 
     if lvm_snap.is_snapshot_request(rest):
         return lvm_snap.cmd_lvcreate_snapshot(rest, user_config)
@@ -985,7 +985,7 @@ def cmd_lvremove(command: str, args) -> int:
     force = has_flag(rest, "-f", "--force")
     yes = has_flag(rest, "-y", "--yes")
     targets = activator.resolve(positionals(rest), option_value(rest, "-S", "--select"))
-    from xenha.sim import lvm_snap
+    from xenha_lab.sim.lvm import lvm_snap
 
     keep = []
     for vg_name, lv_name in targets:
@@ -1043,7 +1043,7 @@ def cmd_lvconvert(command: str, args) -> int:
         return passthrough(command, args)
     rest, user_config = split_config(args)
     if has_flag(rest, "--merge", "--mergesnapshot"):
-        from xenha.sim import lvm_snap
+        from xenha_lab.sim.lvm import lvm_snap
 
         return lvm_snap.cmd_merge(rest, user_config)
     return passthrough_tracking(command, args)
@@ -1053,25 +1053,25 @@ def cmd_lvconvert(command: str, args) -> int:
 def cmd_lvs(command: str, args) -> int:
     if count_config(args) > 1:
         return passthrough(command, args)
-    from xenha.sim import lvm_report
+    from xenha_lab.sim.lvm import lvm_report
 
     return lvm_report.lvs(command, args)
 
 
 def cmd_lvdisplay(command: str, args) -> int:
-    from xenha.sim import lvm_report
+    from xenha_lab.sim.lvm import lvm_report
 
     return lvm_report.lvdisplay(command, args)
 
 
 def cmd_lvscan(command: str, args) -> int:
-    from xenha.sim import lvm_report
+    from xenha_lab.sim.lvm import lvm_report
 
     return lvm_report.lvscan(command, args)
 
 
 def cmd_vgdisplay(command: str, args) -> int:
-    from xenha.sim import lvm_report
+    from xenha_lab.sim.lvm import lvm_report
 
     return lvm_report.vgdisplay(command, args)
 

@@ -12,7 +12,7 @@ output formats, same exit codes and error texts as far as xenha and the lab use 
 Facts behind the texts: shared/reference/tools.md §1, shared/samples/xl_list.txt and
 xen_0*.txt, and the Xen 4.17 sources (messages and exit codes only). Where the real
 tool's output depends on the hypervisor (libxl log lines, `xc: info:` noise) the
-simulator prints the lines a user would act on. Host state: `xenha.sim.xl_state`.
+simulator prints the lines a user would act on. Host state: `xenha_lab.sim.xen.xl_state`.
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ import os
 import sys
 import time
 
-from xenha.sim import xl_state as st
-from xenha.sim.xl_state import SimHost
+from xenha_lab.paths import child_code
+from xenha_lab.sim.xen import xl_state as st
+from xenha_lab.sim.xen.xl_state import SimHost
 
 HEADER = "Name                                        ID   Mem VCPUs\tState\tTime(s)"
 ROW = "%-40s %5d %5d %5d     %s  %8.1f"
@@ -146,8 +147,7 @@ def parse_config_text(text: str, path: str):
 
 def spawn_guest(host: SimHost, domid: int, paused: bool) -> tuple[int, str]:
     """Start the guest process of a domain, detached (its own session, no stdio)."""
-    lib = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    code = f"import sys; sys.path.insert(0, {lib!r}); from xenha.sim.guest import main; sys.exit(main())"
+    code = child_code("from xenha_lab.sim.xen.guest import main; sys.exit(main())")
     argv = [sys.executable, "-IS", "-c", code, host.root, str(domid)] + (["--paused"] if paused else [])
     actions = [(os.POSIX_SPAWN_OPEN, fd, os.devnull, os.O_RDWR, 0) for fd in (0, 1, 2)]
     # Requests (SIGTERM, SIGUSR1) stay pending until the guest has installed its handlers,
@@ -511,8 +511,8 @@ COMMANDS = {
     "pause": lambda h, a: cmd_pause(h, a, True), "unpause": lambda h, a: cmd_pause(h, a, False),
     "rename": cmd_rename, "trigger": cmd_trigger, "mem-set": cmd_mem_set, "info": cmd_info,
     "domid": cmd_domid,
-    "migrate": lambda h, a: __import__("xenha.sim.xl_migrate", fromlist=["x"]).cmd_migrate(h, a),
-    "migrate-receive": lambda h, a: __import__("xenha.sim.xl_migrate", fromlist=["x"]).cmd_migrate_receive(h, a),
+    "migrate": lambda h, a: __import__("xenha_lab.sim.xen.xl_migrate", fromlist=["x"]).cmd_migrate(h, a),
+    "migrate-receive": lambda h, a: __import__("xenha_lab.sim.xen.xl_migrate", fromlist=["x"]).cmd_migrate_receive(h, a),
 }
 
 

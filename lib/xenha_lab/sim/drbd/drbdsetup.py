@@ -1,4 +1,4 @@
-"""A simulated `drbdsetup` (drbd-utils 9.22, DRBD 9 kernel) over xenha.sim.drbd_state.
+"""A simulated `drbdsetup` (drbd-utils 9.22, DRBD 9 kernel) over xenha_lab.sim.drbd.drbd_state.
 
 Command lines are those real `drbdadm` 9.22 generates (see `drbdadm -d`):
 
@@ -31,8 +31,8 @@ import os
 import sys
 import time
 
-from xenha.sim import drbd_state as st
-from xenha.sim.drbd_state import DrbdError
+from xenha_lab.sim.drbd import drbd_state as st
+from xenha_lab.sim.drbd.drbd_state import DrbdError
 
 NO_MODULE = "Failed to modprobe drbd (No such file or directory)\n"
 VERSION = ("DRBDADM_BUILDTAG=GIT-hash:\\ 409097fe02187f83790b88ac3e0d94f3c167adab\\ reproducible\\ build\\,"

@@ -13,7 +13,7 @@ on tmpfs in the lab, so a fenced node loses its domains as real hardware would):
     domains/<id>.exit    written by the guest when it powers off or reboots itself
     pending/<name>       a rebooting domain waiting to be recreated
 
-A domain is backed by a guest process (`xenha.sim.guest`) identified by pid and start
+A domain is backed by a guest process (`xenha_lab.sim.xen.guest`) identified by pid and start
 time. Its run state is read from /proc: R → r, S/D → b, T (SIGSTOP) → p. A guest that
 died without writing `.exit` crashed. What a dead guest leaves behind follows the
 domain's on_poweroff/on_reboot/on_crash settings, applied lazily by `reconcile()` at the

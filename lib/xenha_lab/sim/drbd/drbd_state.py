@@ -1,11 +1,11 @@
-"""The simulated DRBD 9 kernel behind `drbdsetup` (xenha.sim.drbdsetup) and `drbdsetup-84`.
+"""The simulated DRBD 9 kernel behind `drbdsetup` (xenha_lab.sim.drbd.drbdsetup) and `drbdsetup-84`.
 
 This machine has no DRBD module, so the *kernel* is simulated while the real user-space
 tools stay real: real `drbdadm` 9.22 parses the configuration and runs the `drbdsetup`
 found first on PATH (shared/reference/tools.md §2, §5.1), and real `drbdmeta` writes the
 meta-data that `drbdadm create-md` asks for. There are no daemons: every time-dependent
 change (handshake, resync progress, the end of a resync) is evaluated lazily, under the
-node's lock, whenever a drbdsetup command (or the test API, xenha.sim.drbd_world) runs on
+node's lock, whenever a drbdsetup command (or the test API, xenha_lab.sim.drbd.drbd_world) runs on
 either node, from timestamps.
 
 Three places hold state (all paths come from the environment):
@@ -95,6 +95,8 @@ import marshal
 import os
 import sys
 import time
+
+from xenha_lab.paths import child_code
 
 # --- constants (DRBD names) ----------------------------------------------------------
 DEFAULT_STATE = "/run/xenha-sim/drbd"
@@ -777,7 +779,7 @@ def detach(node: Node, minor: int, force: bool = False) -> None:
 
 
 def _holder_path(node: Node, backing: str) -> str:
-    # The block-device holders registry shared with the simulated LVM (xenha.sim.lvm_state):
+    # The block-device holders registry shared with the simulated LVM (xenha_lab.sim.lvm.lvm_state):
     # attaching opens the backing device exclusively, so an LV under DRBD shows `o`
     # (open) and refuses deactivation, as with a real kernel.
     directory = node.environ.get("XENHA_SIM_HOLDERS") or "/run/xenha-sim/holders"
@@ -1257,12 +1259,10 @@ def spawn_helper(node: Node, res: dict, pid: int, cmd: str, fence_id: str | None
     """Run the usermode helper asynchronously (the kernel's drbd_async_h thread): a
     detached process runs it and then applies its exit code under the node lock."""
     node.note_helper(f"call helper {helper_key(res, pid)} helper:{cmd}")
-    lib = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env = helper_env(node, res, pid, cmd)
     payload = repr((node.state, node.disks, node.net, node.token, res["name"], res["inc"], pid, cmd, fence_id,
                     node.usermode_helper(), env, arg))
-    code = (f"import sys; sys.path.insert(0, {lib!r}); from xenha.sim import drbd_state as s; "
-            f"s.helper_main({payload})")
+    code = child_code(f"from xenha_lab.sim.drbd import drbd_state as s; s.helper_main({payload})")
     pid_child = os.fork()
     if pid_child == 0:
         try:

@@ -27,9 +27,9 @@ from __future__ import annotations
 import sys
 import time
 
-from xenha.sim import drbd_state as st
-from xenha.sim.drbd_state import DrbdError
-from xenha.sim.drbdsetup import err, minor_of, need, out, parse
+from xenha_lab.sim.drbd import drbd_state as st
+from xenha_lab.sim.drbd.drbd_state import DrbdError
+from xenha_lab.sim.drbd.drbdsetup import err, minor_of, need, out, parse
 
 # 8.4 cstate names for the DRBD 9 (connection state, replication state) pair
 def cstate84(res: dict) -> str:

@@ -15,8 +15,8 @@ import tempfile
 import time
 
 from xenha.ocf import codes
-from xenha.sim.hosts import SimHosts
 from xenha.tools.xl import XlError, parse_list
+from xenha_lab.sim.xen.hosts import SimHosts
 
 SHAOLIN_CFG = """\
 # The howto's domU, unchanged: legacy xm syntax, disk on DRBD resource vm_shaolin.
@@ -70,24 +70,15 @@ def guest_memory(hosts: SimHosts, node: str) -> dict:
         return {}
 
 
-def examples_dir() -> str:
-    """Where `make install` put cluster-config/examples (next to the package), or the
-    repository's copy when running from a checkout."""
-    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    installed = os.path.join(package_parent, "examples")
-    if os.path.isdir(installed):
-        return installed
-    return os.path.join(os.path.dirname(package_parent), "cluster-config", "examples")
-
-
 def run_scheduler(report) -> bool:
     """Part two: the howto as a cluster description, rendered, and what Pacemaker's own
     scheduler (crm_simulate, offline) does with it on first start, a drain and a crash."""
+    from xenha import cluster
     from xenha.cluster import allocation, description
     from xenha.render import files
     from xenha.scenario import Simulation
 
-    path = os.path.join(examples_dir(), "howto.toml")
+    path = os.path.join(cluster.examples_dir(), "howto.toml")
     desc = description.load(path)
     slots, _added = allocation.allocate(desc, {})
     rendered = files.render_all(desc, slots)

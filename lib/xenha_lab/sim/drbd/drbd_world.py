@@ -1,4 +1,4 @@
-"""Simulated DRBD nodes for tests and the lab (the counterpart of xenha.sim.hosts).
+"""Simulated DRBD nodes for tests and the lab (the counterpart of xenha_lab.sim.xen.hosts).
 
     world = DrbdWorld(tmp_path / "drbd", {"alice": "10.99.0.1", "bob": "10.99.0.2"})
     try:
@@ -38,8 +38,8 @@ import signal
 import subprocess
 import time
 
-from xenha.sim import drbd_state as st
-from xenha.sim.hosts import DEFAULT_PATH, default_simbindir
+from xenha_lab.sim.drbd import drbd_state as st
+from xenha_lab.paths import DEFAULT_PATH, default_simbindir
 
 
 
