@@ -19,7 +19,7 @@ import sys
 import time
 import uuid
 
-from xenha_lab.sim.xen.xl_state import SIGSTOP, SimHost, read_kv, write_atomic, write_kv
+from xenha_lab.sim.xen.state import SIGSTOP, SimHost, read_kv, write_atomic, write_kv
 
 TICK_SECONDS = 0.5
 

@@ -16,7 +16,7 @@ import subprocess
 
 from xenha_lab.harness import AgentCall, agent_env, run_agent_process
 from xenha_lab.paths import DEFAULT_PATH, default_simbindir
-from xenha_lab.sim.xen.xl_state import SimHost
+from xenha_lab.sim.xen.state import SimHost
 
 
 class SimHosts:

@@ -12,7 +12,8 @@ output formats, same exit codes and error texts as far as xenha and the lab use 
 Facts behind the texts: shared/reference/tools.md §1, shared/samples/xl_list.txt and
 xen_0*.txt, and the Xen 4.17 sources (messages and exit codes only). Where the real
 tool's output depends on the hypervisor (libxl log lines, `xc: info:` noise) the
-simulator prints the lines a user would act on. Host state: `xenha_lab.sim.xen.xl_state`.
+simulator prints the lines a user would act on. Host state: `xenha_lab.sim.xen.state`;
+migration: `xenha_lab.sim.xen.migrate`.
 """
 
 from __future__ import annotations
@@ -21,194 +22,19 @@ import os
 import sys
 import time
 
-from xenha_lab.paths import child_code
-from xenha_lab.sim.xen import xl_state as st
-from xenha_lab.sim.xen.xl_state import SimHost
+from xenha_lab.sim.xen import state as st
+from xenha_lab.sim.xen.command import ERROR_DOMAIN_NOTFOUND, ERROR_FAIL, ERROR_NOPARAVIRT, Exit, err, getopt, require
+from xenha_lab.sim.xen.domains import create_domain, find_domain, parse_config_text, rename, respawn
+from xenha_lab.sim.xen.state import SimHost
 
 HEADER = "Name                                        ID   Mem VCPUs\tState\tTime(s)"
 ROW = "%-40s %5d %5d %5d     %s  %8.1f"
 
-BANNER = b"xl migration receiver ready, send binary domain data.\n"
-READY = b"domain received, ready to unpause\0"
-GO = b"domain is yours, you are cleared to unpause\0"
-REPORT = b"my copy unpause results are as follows\0"
-SAVE_MAGIC = b"Xen saved domain, xl format\n \0 \r"
-
-HANDSHAKE_FAILED = (
-    "** Migration failed during final handshake **\n"
-    "Domain state is now undefined !\n"
-    "Please CHECK AT BOTH ENDS for running instances, before renaming and\n"
-    " resuming at most one instance.  Two simultaneous instances of the domain\n"
-    " would probably result in SEVERE DATA LOSS and it is now your\n"
-    " responsibility to avoid that.  Sorry.\n"
-)
 NO_CONTEXT = (
     "xencall: error: Could not obtain handle on privileged command interface: No such file or directory\n"
     "libxl: error: libxl.c:102:libxl_ctx_alloc: cannot open libxc handle: No such file or directory\n"
     "cannot init xl context\n"
 )
-
-ERROR_FAIL, ERROR_INVAL, ERROR_NOPARAVIRT, ERROR_DOMAIN_NOTFOUND = -3, -6, -10, -21
-
-
-class Exit(Exception):
-    """Leave the command with an exit code (after printing to stderr)."""
-
-    def __init__(self, code: int, message: str = ""):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-def err(text: str) -> None:
-    sys.stderr.write(text if text.endswith("\n") else text + "\n")
-    sys.stderr.flush()
-
-
-# --- command line ------------------------------------------------------------------
-def getopt(args, short: str, long_map=None, permute: bool = True):
-    """xl's option parsing (getopt_long): clustered short options, `--long[=value]`;
-    options may follow positionals (GNU permutation) except with `permute=False`, which
-    stops at the first positional like xl's global "+vftNT". Unknown option:
-    ``option `X' not supported.``, exit 2."""
-    long_map = long_map or {}
-    opts, positional, rest = [], [], list(args)
-    while rest:
-        arg = rest.pop(0)
-        if arg == "--":
-            positional.extend(rest)
-            break
-        if not arg.startswith("-") or arg == "-":
-            if not permute:
-                positional.append(arg)
-                positional.extend(rest)
-                break
-            positional.append(arg)
-            continue
-        if arg.startswith("--"):
-            name, eq, value = arg[2:].partition("=")
-            if name == "help":
-                opts.append(("h", None))
-                continue
-            if name not in long_map:
-                raise Exit(2, "option `\0' not supported.")
-            letter, takes = long_map[name]
-            if takes and not eq:
-                if not rest:
-                    raise Exit(2, "option `\0' not supported.")
-                value = rest.pop(0)
-            opts.append((letter, value if takes else None))
-            continue
-        i = 1
-        while i < len(arg):
-            letter = arg[i]
-            pos = (short + "h").find(letter)
-            if pos < 0 or letter == ":":
-                raise Exit(2, f"option `{letter}' not supported.")
-            if pos + 1 < len(short) and short[pos + 1] == ":":
-                value = arg[i + 1:] or (rest.pop(0) if rest else None)
-                if value is None:
-                    raise Exit(2, f"option `{letter}' not supported.")
-                opts.append((letter, value))
-                break
-            opts.append((letter, None))
-            i += 1
-    return opts, positional
-
-
-def require(command: str, positional, count: int) -> None:
-    if len(positional) < count:
-        plural = "s" if count > 1 else ""
-        raise Exit(2, f"'xl {command}' requires at least {count} argument{plural}.\n")
-
-
-def find_domain(host: SimHost, arg: str) -> st.DomainRecord:
-    """xl's find_domain: digits are a domid (not checked here), names must exist."""
-    if arg.isdigit():
-        record = host.by_id(int(arg))
-        if record is None:
-            record = st.DomainRecord(host, int(arg), {})
-        return record
-    record = host.find(arg)
-    if record is None:
-        raise Exit(1, f"{arg} is an invalid domain identifier (rc={ERROR_INVAL})")
-    return record
-
-
-# --- domains from configs ----------------------------------------------------------
-def parse_config_text(text: str, path: str):
-    from xenha.tools import xl_config
-
-    try:
-        return xl_config.parse(text, path)
-    except xl_config.XlConfigError as error:
-        raise Exit(1, f"{error}\nFailed to parse config: Invalid argument") from None
-
-
-def spawn_guest(host: SimHost, domid: int, paused: bool) -> tuple[int, str]:
-    """Start the guest process of a domain, detached (its own session, no stdio)."""
-    code = child_code("from xenha_lab.sim.xen.guest import main; sys.exit(main())")
-    argv = [sys.executable, "-IS", "-c", code, host.root, str(domid)] + (["--paused"] if paused else [])
-    actions = [(os.POSIX_SPAWN_OPEN, fd, os.devnull, os.O_RDWR, 0) for fd in (0, 1, 2)]
-    # Requests (SIGTERM, SIGUSR1) stay pending until the guest has installed its handlers,
-    # as a real guest's shutdown request waits in xenstore until its driver is up.
-    pid = os.posix_spawn(sys.executable, argv, dict(os.environ), file_actions=actions, setsid=True,
-                         setsigmask=(st.SIGTERM, st.SIGUSR1))
-    # Wait until the guest exists (and, when asked to start paused, has stopped itself:
-    # an unpause must never race ahead of the pause). Init reaps it when it dies.
-    for _ in range(1000):
-        stat = st.proc_stat(pid)
-        if stat is not None and (not paused or stat[0] in "Tt"):
-            return pid, stat[1]
-        time.sleep(0.005)
-    raise Exit(3, "libxl: error: cannot start the domain's guest process")
-
-
-def create_domain(host: SimHost, text: str, path: str, name: str, paused: bool,
-                  memory_image: str | None = None) -> st.DomainRecord:
-    """Create a domain from config text (caller holds the host lock)."""
-    import uuid
-
-    config = parse_config_text(text, path)
-    if host.find(name) is not None:
-        raise Exit(3, f'libxl: error: libxl_domain.c:519:libxl__domain_rename: Domain {host.allocate_domid()}:'
-                      f'Domain with name "{name}" already exists.')
-    memory = int(config.get("memory", 128))
-    if host.used_memory() + memory > st.HOST_MEMORY_MIB:
-        raise Exit(3, "failed to free memory for the domain")
-    domid = host.allocate_domid()
-    record = st.DomainRecord(host, domid, {
-        "name": name,
-        "uuid": str(config.get("uuid") or uuid.uuid4()),
-        "memory": str(memory),
-        "vcpus": str(int(config.get("vcpus", 1))),
-        "type": config.string("type") or ("hvm" if config.string("builder") == "hvm" else "pv"),
-        "pv_drivers": "0" if str(config.get("sim_pv_drivers", 1)) == "0" else "1",
-        "on_poweroff": config.string("on_poweroff") or "destroy",
-        "on_reboot": config.string("on_reboot") or "restart",
-        "on_crash": config.string("on_crash") or "destroy",
-        "status": "live",
-        "created": f"{time.time():.3f}",
-        "pid": "0",
-    })
-    st.write_atomic(record.path(".cfg"), text)
-    if memory_image is not None:
-        st.write_atomic(record.path(".mem"), memory_image)
-    record.save()
-    pid, start = spawn_guest(host, domid, paused)
-    record.data.update(pid=str(pid), pid_start=start)
-    record.save()
-    return record
-
-
-def respawn(host: SimHost):
-    """The reconcile callback that recreates a rebooting domain."""
-    def spawn(text: str, memory: str | None, name: str) -> None:
-        try:
-            create_domain(host, text, "<reboot>", name, paused=False, memory_image=memory)
-        except Exit as failure:
-            err(failure.message)
-    return spawn
 
 
 # --- commands ----------------------------------------------------------------------
@@ -426,17 +252,6 @@ def cmd_rename(host: SimHost, args) -> int:
     return 0
 
 
-def rename(host: SimHost, record: st.DomainRecord, new: str) -> bool:
-    other = host.find(new)
-    if other is not None and other.domid != record.domid:
-        err(f'libxl: error: libxl_domain.c:519:libxl__domain_rename: Domain {record.domid}:'
-            f'Domain with name "{new}" already exists.')
-        return False
-    record.data["name"] = new
-    record.save()
-    return True
-
-
 def cmd_trigger(host: SimHost, args) -> int:
     _opts, positional = getopt(args, "")
     require("trigger", positional, 2)
@@ -505,14 +320,25 @@ def cmd_domid(host: SimHost, args) -> int:
     return 0
 
 
+def cmd_migrate(host: SimHost, args) -> int:
+    from xenha_lab.sim.xen import migrate  # json and struct only for migrations, not for `xl list`
+
+    return migrate.cmd_migrate(host, args)
+
+
+def cmd_migrate_receive(host: SimHost, args) -> int:
+    from xenha_lab.sim.xen import migrate
+
+    return migrate.cmd_migrate_receive(host, args)
+
+
 COMMANDS = {
     "list": cmd_list, "create": cmd_create, "destroy": cmd_destroy,
     "shutdown": cmd_shutdown, "reboot": lambda h, a: cmd_shutdown(h, a, reboot=True),
     "pause": lambda h, a: cmd_pause(h, a, True), "unpause": lambda h, a: cmd_pause(h, a, False),
     "rename": cmd_rename, "trigger": cmd_trigger, "mem-set": cmd_mem_set, "info": cmd_info,
     "domid": cmd_domid,
-    "migrate": lambda h, a: __import__("xenha_lab.sim.xen.xl_migrate", fromlist=["x"]).cmd_migrate(h, a),
-    "migrate-receive": lambda h, a: __import__("xenha_lab.sim.xen.xl_migrate", fromlist=["x"]).cmd_migrate_receive(h, a),
+    "migrate": cmd_migrate, "migrate-receive": cmd_migrate_receive,
 }
 
 

@@ -2,11 +2,11 @@
 
 The sender runs the transport exactly as xl does (`sh -c "exec <ssh> <host> xl
 migrate-receive"`, or `<host>` alone with `-s ""`) and speaks xl's handshake over its
-stdin/stdout: banner, saved domain (config + guest memory), "ready", GO, report + status
-byte. Names and messages follow xl: the receiver holds `NAME--incoming` (paused) until
-GO; the sender renames its copy `NAME--migratedaway` just before GO and destroys it after
-a successful report; a failure before GO resumes the source; a failure from GO on
-leaves the state undefined. Faults (xl_state.FAULTS) break it at those points.
+stdin/stdout (the words in `xenha_lab.sim.xen.protocol`): banner, saved domain (config +
+guest memory), "ready", GO, report + status byte. Names and messages follow xl: the
+receiver holds `NAME--incoming` (paused) until GO; the sender renames its copy
+`NAME--migratedaway` just before GO and destroys it after a successful report; a
+failure before GO resumes the source; a failure from GO on leaves the state undefined. Faults (state.FAULTS) break it at those points.
 """
 
 from __future__ import annotations
@@ -17,34 +17,11 @@ import struct
 import sys
 import time
 
-from xenha_lab.sim.xen import xl_state as st
-from xenha_lab.sim.xen.xl import (BANNER, GO, HANDSHAKE_FAILED, READY, REPORT, SAVE_MAGIC, Exit,
-                          create_domain, err, find_domain, getopt, rename, require, respawn)
-
-INCOMING = "--incoming"
-MIGRATEDAWAY = "--migratedaway"
-
-
-def read_exact(fd: int, size: int) -> bytes | None:
-    data = b""
-    while len(data) < size:
-        try:
-            chunk = os.read(fd, size - len(data))
-        except OSError:
-            return None
-        if not chunk:
-            return None
-        data += chunk
-    return data
-
-
-def write_all(fd: int, data: bytes) -> bool:
-    try:
-        while data:
-            data = data[os.write(fd, data):]
-        return True
-    except OSError:
-        return False
+from xenha_lab.sim.xen import state as st
+from xenha_lab.sim.xen.command import Exit, err, getopt, require
+from xenha_lab.sim.xen.domains import create_domain, find_domain, rename, respawn
+from xenha_lab.sim.xen.protocol import (BANNER, GO, HANDSHAKE_FAILED, INCOMING, MIGRATEDAWAY, READY, REPORT,
+                                        SAVE_MAGIC, read_exact, write_all)
 
 
 # --- sender ------------------------------------------------------------------------
