@@ -193,7 +193,7 @@ def drbd_report() -> None:
 
 def lvm_report() -> None:
     """ocf:xenha:lvm-volume vs ocf:heartbeat:LVM-activate, monitor of an active LV."""
-    from xenha_lab.sim.lvm.lvm_world import LvmWorld
+    from xenha_lab.sim.lvm.world import LvmWorld
 
     if not os.path.exists(LVM_ACTIVATE):
         print(f"\n(skipped LVM: {LVM_ACTIVATE} not installed)")

@@ -43,7 +43,7 @@ class Lab:
 @pytest.fixture
 def lab(tmp_path):
     need_tool("losetup")
-    from xenha_lab.sim.lvm.lvm_world import LvmWorld
+    from xenha_lab.sim.lvm.world import LvmWorld
     world = LvmWorld(tmp_path / "lvm")
     try:
         world.add_node("mk1")

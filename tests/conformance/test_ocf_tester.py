@@ -82,7 +82,7 @@ def test_meta_data_as_nobody_without_any_tool(agent_type):
 
 def test_lvm_volume_passes_ocf_tester(tmp_path):
     from xenha_lab.paths import default_agent
-    from xenha_lab.sim.lvm.lvm_world import LvmWorld
+    from xenha_lab.sim.lvm.world import LvmWorld
     from conftest import installed
     agent = installed(default_agent("lvm-volume"))
     world = LvmWorld(tmp_path / "lvm")

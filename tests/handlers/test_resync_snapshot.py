@@ -20,7 +20,7 @@ NODES = {"mk1": "10.99.0.1", "mk2": "10.99.0.2"}
 def world(tmp_path):
     need_tool("losetup")
     from xenha_lab.sim.drbd.drbd_world import DrbdWorld
-    from xenha_lab.sim.lvm.lvm_world import LvmWorld
+    from xenha_lab.sim.lvm.world import LvmWorld
     lvm = LvmWorld(tmp_path / "lvm")
     drbd = DrbdWorld(tmp_path / "drbd", NODES, resync_rate_kib=64 * 1024)
     try:

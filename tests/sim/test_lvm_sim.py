@@ -23,7 +23,7 @@ DEFAULT_HEADER = "Name             Maj Min Stat Open Targ Event  UUID"
 @pytest.fixture
 def world(tmp_path):
     from xenha_lab.paths import default_simbindir
-    from xenha_lab.sim.lvm.lvm_world import LvmWorld
+    from xenha_lab.sim.lvm.world import LvmWorld
 
     installed(os.path.join(default_simbindir(), "lvs"))
     installed(os.path.join(default_simbindir(), "dmsetup"))

@@ -1,5 +1,6 @@
 """A simulated `dmsetup` (device-mapper 1.02.185, Debian 12) answering from the
-simulated activation state of this node (`xenha_lab.sim.lvm.lvm_state`).
+simulated activation state of this node (`xenha_lab.sim.lvm.state`, kept by the
+device-mapper layer `xenha_lab.sim.lvm.devmapper`).
 
     dmsetup info [-c|-C|--columns] [--noheadings] [--noflush] [--separator S]
                  [-o [+]fields] [-S selection] [--nameprefixes] [--unquoted] [device]
@@ -30,16 +31,17 @@ Simulation limits (say so rather than pretend):
 - Only the LV devices exist: snapshot stacks show the origin and the snapshot, without
   their `-real`/`-cow` layer devices; their tables are `linear` (origin) and
   `snapshot <origin> <pv> P <chunk>` approximations.
-- Open count is the holders registry (`xenha_lab.sim.lvm.lvm_state`), not the kernel's count.
+- Open count is the holders registry (`xenha_lab.sim.lvm.state`), not the kernel's count.
 
-Fast path: this module imports only `os` and `sys` (plus `xenha_lab.sim.lvm.lvm_state` and the
-small selection parser); launchers run `python3 -IS`.
+Fast path: this module imports only `os` and `sys` (plus the node state, the device-mapper
+layer and the small selection parser, which import `os`); launchers run `python3 -IS`.
 """
 
 import os
 import sys
 
-from xenha_lab.sim.lvm import lvm_state
+from xenha_lab.sim.lvm import devmapper, selection
+from xenha_lab.sim.lvm import state as dm_state
 
 LIBRARY_VERSION = "1.02.185 (2022-05-18)"
 DRIVER_VERSION = "4.48.0"
@@ -262,12 +264,10 @@ def cmd_info(state, opts, args):
         return 0
     rows = [row_of(state, r, registry) for r in records]
     if opts["select"]:
-        from xenha_lab.sim.lvm import lvm_select
-
         try:
-            tree = lvm_select.parse(opts["select"])
-            rows = [r for r in rows if lvm_select.evaluate(tree, r, _resolve_dm_field)]
-        except lvm_select.SelectionError as error:
+            tree = selection.parse(opts["select"])
+            rows = [r for r in rows if selection.evaluate(tree, r, _resolve_dm_field)]
+        except selection.SelectionError as error:
             raise Fail(str(error)) from None
     for line in render(rows, fields, opts):
         print(line)
@@ -296,13 +296,11 @@ def cmd_ls(state, opts, args):
     return 0
 
 
-def status_params(record):
+def status_params(state, record):
     kind = record.get("kind")
     sectors = record.get("sectors", "0")
     if kind == "snapshot":
-        from xenha_lab.sim.lvm import lvm_snap
-
-        return lvm_snap.dm_status(record)
+        return devmapper.dm_status(state, record)
     return "0 %s linear " % sectors
 
 
@@ -314,7 +312,7 @@ def cmd_table(state, opts, args, status=False):
     for record in records:
         if opts["target"] and target_of(record) != opts["target"]:
             continue
-        line = status_params(record) if status else record.get("table", "")
+        line = status_params(state, record) if status else record.get("table", "")
         print(("%s: %s" % (record.get("name"), line)) if multiple else line)
     return 0
 
@@ -345,17 +343,15 @@ def cmd_remove(state, opts, args):
     if state.open_count(record):
         raise Fail("device-mapper: remove ioctl on %s  failed: Device or resource busy\n"
                    "Command failed." % record.get("name"))
-    from xenha_lab.sim.lvm import lvm
-
     with state:
-        lvm.remove_device(state, record)
+        devmapper.remove_device(state, record)
     return 0
 
 
 def cmd_splitname(state, opts, args):
     if not args:
         raise Fail("Please specify device.")
-    vg, lv, layer = lvm_state.split_dm_name(args[0])
+    vg, lv, layer = dm_state.split_dm_name(args[0])
     row = {"vg_name": vg, "lv_name": lv, "lv_layer": layer}
     fields = parse_fields(opts["options"] or SPLITNAME_OPTIONS)
     for f in fields:
@@ -423,7 +419,7 @@ def main(argv=None):
             err("Usage:\n\ndmsetup [--version] [-h|--help [-c|-C|--columns]]")
             return 1
         command, args = args[0], args[1:]
-        state = lvm_state.NodeState()
+        state = dm_state.NodeState()
         if command == "info":
             return cmd_info(state, opts, args)
         if command == "ls":

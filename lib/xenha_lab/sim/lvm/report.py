@@ -26,8 +26,11 @@ from __future__ import annotations
 import re
 import sys
 
-from xenha_lab.sim.lvm import lvm
-from xenha_lab.sim.lvm import lvm_state as st
+from xenha_lab.sim.lvm import devmapper as dm
+from xenha_lab.sim.lvm import selection, snapshot
+from xenha_lab.sim.lvm import state as st
+from xenha_lab.sim.lvm.cmdline import has_flag, option_value
+from xenha_lab.sim.lvm.runner import count_config, passthrough, run_lvm, split_config
 
 SEP = "\x1f"
 # field -> (heading, declared width, right-aligned, binary)
@@ -95,9 +98,7 @@ class Context:
     def snapshot(self, record):
         uuid = record.get("lv_uuid")
         if uuid not in self._snap:
-            from xenha_lab.sim.lvm import lvm_snap
-
-            self._snap[uuid] = lvm_snap.snapshot_state(record)
+            self._snap[uuid] = snapshot.snapshot_state(self.state, record)
         return self._snap[uuid]
 
     def size(self, nbytes: int) -> str:
@@ -176,9 +177,7 @@ class Context:
 
 
 def read_ahead_bytes(record) -> int:
-    from xenha_lab.sim.lvm import dmsetup
-
-    return dmsetup.read_ahead_sectors(record) * 512
+    return dm.read_ahead_sectors(record) * 512
 
 
 # --- argument handling --------------------------------------------------------------------
@@ -246,33 +245,29 @@ def format_row(indent: str, pairs, comma: bool) -> str:
 
 # --- lvs --------------------------------------------------------------------------------
 def lvs(command: str, args) -> int:
-    rest, user_config = lvm.split_config(args)
-    if lvm.has_flag(rest, "--rows", "--help", "-h") or "--version" in rest:
-        return lvm.passthrough(command, args)
+    rest, user_config = split_config(args)
+    if has_flag(rest, "--rows", "--help", "-h") or "--version" in rest:
+        return passthrough(command, args)
     rest_no_fmt, fmt = take_option(rest, ["--reportformat"])
     json_mode = (fmt or "").startswith("json")
-    units = lvm.option_value(rest, "--units") or "r"
-    suffix = not lvm.has_flag(rest, "--nosuffix")
-    binary = lvm.has_flag(rest, "--binary")
+    units = option_value(rest, "--units") or "r"
+    suffix = not has_flag(rest, "--nosuffix")
+    binary = has_flag(rest, "--binary")
     ctx = Context(units, suffix, binary)
-    selection = lvm.option_value(rest, "-S", "--select")
+    select_text = option_value(rest, "-S", "--select")
     own_selection = None
-    if selection:
-        from xenha_lab.sim.lvm import lvm_select
-
+    if select_text:
         try:
-            tree = lvm_select.parse(selection)
-        except lvm_select.SelectionError:
+            tree = selection.parse(select_text)
+        except selection.SelectionError:
             tree = None
-        if tree is not None and any(canonical(f) in AFFECTED for f in lvm_select.fields_of(tree)):
+        if tree is not None and any(canonical(f) in AFFECTED for f in selection.fields_of(tree)):
             own_selection = tree
     base = rest
     hidden = []
     if own_selection is not None:
         base, _ = take_option(base, ["-S", "--select"])
-        from xenha_lab.sim.lvm import lvm_select
-
-        hidden = sorted(lvm_select.fields_of(own_selection))
+        hidden = sorted(selection.fields_of(own_selection))
     hidden += ["lv_uuid", "lv_attr"]
     if json_mode:
         return lvs_json(base, hidden, own_selection, user_config, ctx)
@@ -282,8 +277,6 @@ def lvs(command: str, args) -> int:
 def select_ok(tree, sel_fields, hidden_values, row_values):
     if tree is None:
         return True
-    from xenha_lab.sim.lvm import lvm_select
-
     lookup = {}
     for name, value in zip(sel_fields, hidden_values):
         key = canonical(name)
@@ -291,8 +284,8 @@ def select_ok(tree, sel_fields, hidden_values, row_values):
         syn = SYNONYMS.get(key)
         lookup[name.lower()] = (shown, syn) if syn else shown
     try:
-        return lvm_select.evaluate(tree, lookup)
-    except lvm_select.SelectionError:
+        return selection.evaluate(tree, lookup)
+    except selection.SelectionError:
         return False
 
 
@@ -300,7 +293,7 @@ def lvs_json(base, hidden, tree, user_config, ctx) -> int:
     argv = [*base, "-o", "+" + ",".join(hidden)]
     if "--reportformat" not in " ".join(base):
         argv = ["--reportformat", "json", *argv]
-    proc = lvm.run_lvm("lvs", argv, user_config)
+    proc = run_lvm("lvs", argv, user_config)
     sel_fields = hidden[:-2]
     lines = proc.stdout.splitlines(keepends=True)
     out, block, in_lv = [], [], False
@@ -338,7 +331,7 @@ def lvs_json(base, hidden, tree, user_config, ctx) -> int:
 
 def json_row_pairs(args, user_config):
     """[(key, value)] rows of a real JSON lvs report, duplicate keys kept."""
-    proc = lvm.run_lvm("lvs", args, user_config)
+    proc = run_lvm("lvs", args, user_config)
     rows = []
     for line in proc.stdout.splitlines():
         parsed = parse_row_line(line)
@@ -358,16 +351,16 @@ def lvs_table(base, hidden, tree, user_config, ctx, original_args) -> int:
     keys = [k for k, _ in rows[0]] if rows else []
     shown_keys = keys[:-n_hidden] if keys else []
     if tree is None and not any(k in AFFECTED for k in shown_keys):
-        return lvm.passthrough("lvs", original_args)
+        return passthrough("lvs", original_args)
     # 2) the user's format with an unambiguous separator
-    user_sep = lvm.option_value(base, "--separator")
-    nameprefixes = lvm.has_flag(base, "--nameprefixes")
-    aligned = (user_sep is None or lvm.has_flag(base, "--aligned")) and not nameprefixes
+    user_sep = option_value(base, "--separator")
+    nameprefixes = has_flag(base, "--nameprefixes")
+    aligned = (user_sep is None or has_flag(base, "--aligned")) and not nameprefixes
     table_args, _ = take_option(base, ["--separator"])
     table_args += ["--separator", SEP]
     if aligned and "--aligned" not in table_args:
         table_args.append("--aligned")
-    proc = lvm.run_lvm("lvs", table_args, user_config)
+    proc = run_lvm("lvs", table_args, user_config)
     sys.stderr.write(proc.stderr)
     lines = [l[2:] if l.startswith("  ") else l for l in proc.stdout.splitlines()]
     headings = bool(lines) and len(lines) == len(rows) + 1
@@ -425,12 +418,12 @@ def lvs_table(base, hidden, tree, user_config, ctx, original_args) -> int:
 
 # --- lvdisplay / lvscan / vgdisplay ---------------------------------------------------
 def lvdisplay(command: str, args) -> int:
-    if lvm.count_config(args) > 1 or lvm.has_flag(args, "-c", "--colon", "-C", "--columns"):
-        if lvm.has_flag(args, "-C", "--columns"):
+    if count_config(args) > 1 or has_flag(args, "-c", "--colon", "-C", "--columns"):
+        if has_flag(args, "-C", "--columns"):
             return lvs("lvs", [a for a in args if a not in ("-C", "--columns")])
-        return lvm.passthrough(command, args)
-    rest, user_config = lvm.split_config(args)
-    proc = lvm.run_lvm(command, rest, user_config)
+        return passthrough(command, args)
+    rest, user_config = split_config(args)
+    proc = run_lvm(command, rest, user_config)
     ctx = Context()
     out = []
     record = None
@@ -462,10 +455,10 @@ def lvdisplay(command: str, args) -> int:
 
 
 def lvscan(command: str, args) -> int:
-    if lvm.count_config(args) > 1:
-        return lvm.passthrough(command, args)
-    rest, user_config = lvm.split_config(args)
-    proc = lvm.run_lvm(command, rest, user_config)
+    if count_config(args) > 1:
+        return passthrough(command, args)
+    rest, user_config = split_config(args)
+    proc = run_lvm(command, rest, user_config)
     ctx = Context()
     by_path = {}
     for record in ctx.records:
@@ -484,10 +477,10 @@ def lvscan(command: str, args) -> int:
 
 
 def vgdisplay(command: str, args) -> int:
-    if lvm.count_config(args) > 1 or lvm.has_flag(args, "-c", "--colon", "-C", "--columns", "-s", "--short"):
-        return lvm.passthrough(command, args)
-    rest, user_config = lvm.split_config(args)
-    proc = lvm.run_lvm(command, rest, user_config)
+    if count_config(args) > 1 or has_flag(args, "-c", "--colon", "-C", "--columns", "-s", "--short"):
+        return passthrough(command, args)
+    rest, user_config = split_config(args)
+    proc = run_lvm(command, rest, user_config)
     ctx = Context()
     out = proc.stdout.splitlines(keepends=True)
     # "Open LV" comes before "VG UUID" in each block: fix in a second pass

@@ -47,9 +47,9 @@ import shutil
 import string
 import subprocess
 
-from xenha_lab.sim.lvm import lvm_state as st
 from xenha_lab.paths import DEFAULT_PATH, default_simbindir
-from xenha_lab.sim.lvm.lvm import remove_links
+from xenha_lab.sim.lvm import state as st
+from xenha_lab.sim.lvm.devmapper import remove_links
 
 LOSETUP = "losetup"
 
@@ -94,7 +94,7 @@ class LvmNode:
         filt = "[%s]" % (accept + ", " + '"r|.*|"' if accept else '"r|.*|"')
         source = "lvmlocal" if self.system_id else "none"
         text = (
-            "# written by xenha_lab.sim.lvm.lvm_world for node %s\n" % self.name
+            "# written by xenha_lab.sim.lvm.world for node %s\n" % self.name
             + "devices {\n\tuse_devicesfile = 0\n\tobtain_device_list_from_udev = 0\n"
             + "\texternal_device_info_source = \"none\"\n\thints = \"none\"\n"
             + "\tglobal_filter = %s\n\tfilter = %s\n\tcache_dir = \"%s\"\n}\n" % (filt, filt, os.path.join(self.dir, "cache"))

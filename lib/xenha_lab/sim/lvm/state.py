@@ -2,10 +2,10 @@
 real block device, and who holds them open.
 
 Real LVM activation creates device-mapper devices; this machine has no device-mapper,
-so an active LV is a loop device over its PV at the right offset (see `xenha_lab.sim.lvm.lvm`).
-What the kernel would remember about those devices lives here, on the node's volatile
-state directory (tmpfs /run in the lab: a fenced node forgets its activations the way
-real hardware does).
+so an active LV is a loop device over its PV at the right offset (see
+`xenha_lab.sim.lvm.devmapper`). What the kernel would remember about those devices lives
+here, on the node's volatile state directory (tmpfs /run in the lab: a fenced node
+forgets its activations the way real hardware does).
 
 Layout of `XENHA_SIM_LVM_STATE` (default /run/xenha-sim/lvm):
 

@@ -5,7 +5,7 @@ sections `name { ... }`; values are "strings", integers or [lists]; `#` starts a
 comment outside strings. The simulator reads a VG's metadata with
 `vgcfgbackup -f FILE VG` (real lvm2, read-only) to learn extent sizes, PV data offsets,
 segments, flags and snapshot relations, and injects snapshots by editing that file and
-restoring it with `vgcfgrestore -f FILE VG` (see `xenha_lab.sim.lvm.lvm_snap`).
+restoring it with `vgcfgrestore -f FILE VG` (see `xenha_lab.sim.lvm.snapshot`).
 """
 
 from __future__ import annotations
