@@ -150,7 +150,7 @@ def print_pairs(title: str, rows) -> None:
 
 def drbd_report() -> None:
     """ocf:xenha:drbd-resource vs ocf:linbit:drbd on the simulated DRBD (same resource)."""
-    from xenha_lab.sim.drbd.drbd_world import DrbdWorld
+    from xenha_lab.sim.drbd.world import DrbdWorld
 
     if not os.path.exists(LINBIT_DRBD):
         print(f"\n(skipped DRBD: {LINBIT_DRBD} not installed)")

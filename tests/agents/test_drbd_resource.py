@@ -82,7 +82,7 @@ class Cluster:
 def cluster(tmp_path):
     need_tool("drbdadm")
     need_tool("cibadmin")
-    from xenha_lab.sim.drbd.drbd_world import DrbdWorld
+    from xenha_lab.sim.drbd.world import DrbdWorld
     world = DrbdWorld(tmp_path / "drbd", NODES, resync_rate_kib=64 * 1024)
     try:
         yield Cluster(world, tmp_path)

@@ -103,7 +103,7 @@ def test_lvm_volume_passes_ocf_tester(tmp_path):
 def test_drbd_resource_passes_ocf_tester_as_a_promotable_agent(tmp_path):
     """Promotable: ocf-tester demotes, promotes and demotes again; promotion needs
     UpToDate data, so the pair is synced first (as after the initial sync of a new pair)."""
-    from xenha_lab.sim.drbd.drbd_world import DrbdWorld
+    from xenha_lab.sim.drbd.world import DrbdWorld
     from xenha_lab.paths import default_agent
     from conftest import installed
     agent = installed(default_agent("drbd-resource"))

@@ -18,7 +18,7 @@ NODES = {"mk1": "10.99.0.1", "mk2": "10.99.0.2"}
 @pytest.fixture
 def stack(tmp_path):
     need_tool("losetup")
-    from xenha_lab.sim.drbd.drbd_world import DrbdWorld
+    from xenha_lab.sim.drbd.world import DrbdWorld
     from xenha_lab.sim.lvm.world import LvmWorld
     handler = installed(f"{os.environ.get('XENHA_SBINDIR', '/usr/local/sbin')}/xenha-resync-snapshot")
     lvm = LvmWorld(tmp_path / "lvm")

@@ -19,7 +19,7 @@ import time
 import pytest
 
 from conftest import installed, need_tool, sample
-from xenha_lab.sim.drbd.drbd_world import DrbdWorld, default_simbindir
+from xenha_lab.sim.drbd.world import DrbdWorld, default_simbindir
 
 NODES = {"alice": "10.99.0.1", "bob": "10.99.0.2"}
 LIB = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "lib")

@@ -1,4 +1,5 @@
-"""A simulated `drbdsetup` (drbd-utils 9.22, DRBD 9 kernel) over xenha_lab.sim.drbd.drbd_state.
+"""A simulated `drbdsetup` (drbd-utils 9.22, DRBD 9 kernel) over the simulated kernel
+(xenha_lab.sim.drbd.node).
 
 Command lines are those real `drbdadm` 9.22 generates (see `drbdadm -d`):
 
@@ -18,8 +19,10 @@ Command lines are those real `drbdadm` 9.22 generates (see `drbdadm -d`):
     outdate MINOR  invalidate MINOR  invalidate-remote R P V  suspend-io MINOR  resume-io MINOR
     get-gi R P V  show-gi R P V  check-resize MINOR  resize MINOR  --version
 
-Output formats, texts and exit codes follow drbdsetup (facts noted in drbd_state's
-docstring). The import path is kept lean for the frequent queries (events2 --now, status,
+Output formats, texts and exit codes follow drbdsetup (errors: `errors`): the status /
+status --json / events2 / show layouts are LINBIT/drbd-utils user/v9/drbdsetup.c's and the
+9.22 binary's format strings (9.22 has no ``open:`` key and no ``paths`` in status
+--json); events2 lines as in the v9.22 golden tests (shared/samples/drbd_12*). The import path is kept lean for the frequent queries (events2 --now, status,
 role, cstate, dstate): no json/re/subprocess/enum/dataclasses/typing at import time;
 json is imported only for `show --json`. Setting ``XENHA_SIM_DRBD_MODULE=absent``
 makes every command fail like drbdsetup on a host without the module (rc 20).
@@ -31,94 +34,20 @@ import os
 import sys
 import time
 
-from xenha_lab.sim.drbd import drbd_state as st
-from xenha_lab.sim.drbd.drbd_state import DrbdError
+from xenha_lab.sim.drbd import config, resync, roles
+from xenha_lab.sim.drbd.advance import advance
+from xenha_lab.sim.drbd.cmdline import clean, err, minor_of, need, out, parse, to_int
+from xenha_lab.sim.drbd.errors import DrbdError
+from xenha_lab.sim.drbd.node import Node
 
 NO_MODULE = "Failed to modprobe drbd (No such file or directory)\n"
 VERSION = ("DRBDADM_BUILDTAG=GIT-hash:\\ 409097fe02187f83790b88ac3e0d94f3c167adab\\ reproducible\\ build\\,"
            "\\ 2023-01-09\\ 14:51:18\nDRBDADM_API_VERSION=2\nDRBD_KERNEL_VERSION_CODE=0x090202\n"
            "DRBD_KERNEL_VERSION=9.2.2\nDRBDADM_VERSION_CODE=0x091600\nDRBDADM_VERSION=9.22.0\n")
-
-# options that take no value (booleans with optional argument, flags)
-FLAGS = {"force", "discard-my-data", "tentative", "dry-run", "now", "statistics", "verbose", "json",
-         "timestamps", "poll", "full", "diff", "show-defaults", "set-defaults", "wait-after-sb",
-         "overwrite-data-of-peer", "allow-two-primaries", "always-asbp", "use-rle", "csums-after-crash-only",
-         "auto-promote", "disk-barrier", "disk-flushes", "disk-drain", "md-flushes", "al-updates",
-         "discard-zeroes-if-aligned", "disable-write-same", "rs-discard-granularity", "two-primaries"}
-
-out = sys.stdout.write
-err = sys.stderr.write
-
-
-def parse(args):
-    """getopt_long-like: (options dict, positionals). `--k=v`, `--k v`, `--flag`, -v -s -j -n."""
-    opts, pos = {}, []
-    short = {"v": "verbose", "s": "statistics", "j": "json", "n": "now", "T": "timestamps", "D": "show-defaults",
-             "t": "wfc-timeout", "d": "degr-wfc-timeout", "o": "outdated-wfc-timeout", "c": "color",
-             "w": "wait-after-sb", "p": "poll"}
-    i = 0
-    while i < len(args):
-        arg = args[i]
-        i += 1
-        if arg.startswith("--") and len(arg) > 2:
-            name, eq, value = arg[2:].partition("=")
-            if not eq:
-                if name in FLAGS or name == "color":
-                    value = "yes"
-                elif i < len(args):
-                    value = args[i]
-                    i += 1
-                else:
-                    raise DrbdError("plain", 20, f"option '--{name}' requires an argument\n")
-            if name == "verbose":
-                value = str(int(opts.get("verbose", "0")) + 1)
-            opts[name] = value
-        elif arg.startswith("-") and len(arg) > 1 and not arg[1].isdigit():
-            for j, letter in enumerate(arg[1:]):
-                name = short.get(letter)
-                if name is None:
-                    raise DrbdError("plain", 20, f"{os.path.basename(sys.argv[0]) or 'drbdsetup'}: invalid option -- '{letter}'\n")
-                if name in ("wfc-timeout", "degr-wfc-timeout", "outdated-wfc-timeout"):
-                    rest = arg[j + 2:]
-                    if not rest and i < len(args):
-                        rest = args[i]
-                        i += 1
-                    opts[name] = rest
-                    break
-                opts[name] = str(int(opts.get("verbose", "0")) + 1) if name == "verbose" else "yes"
-        else:
-            pos.append(arg)
-    return opts, pos
-
-
-def need(pos, n: int, what: str) -> None:
-    if len(pos) < n:
-        raise DrbdError("plain", 20, f"Missing argument '{what}'\n")
-
-
-def to_int(text: str, what: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise DrbdError("plain", 20, f"{text} is not a valid number\n") from None
-
-
-def minor_of(text: str) -> int:
-    if text.startswith("/dev/drbd"):
-        text = text[len("/dev/drbd"):]
-    elif text.startswith("minor-"):
-        text = text[len("minor-"):]
-    if not text.isdigit():
-        raise DrbdError("plain", 20, f"Cannot determine minor device number of device '{text}'\n")
-    return int(text)
-
-
-CONFIG_OPTS = ("set-defaults",)
-
-
-def clean(opts: dict) -> dict:
-    return {k: v for k, v in opts.items() if k not in CONFIG_OPTS}
-
+# option defaults as `drbdsetup show` knows them (shown only when different)
+NET_DEFAULTS = {"protocol": "C", "allow-two-primaries": "no", "fencing": "dont-care",
+                "after-sb-0pri": "disconnect", "after-sb-1pri": "disconnect",
+                "after-sb-2pri": "disconnect", "discard-my-data": "no", "tentative": "no"}
 
 # --- queries ------------------------------------------------------------------------
 def cmd_role(node, pos, opts):
@@ -127,8 +56,8 @@ def cmd_role(node, pos, opts):
         res = node.load(pos[0])
         if res is None:
             raise DrbdError("plain", 10, f"{pos[0]}: No such resource\n")
-        st.evaluate(node, res)
-        out(res["role"] + "\n")
+        advance(node, res)
+        out(res.role + "\n")
 
 
 def cmd_cstate(node, pos, opts):
@@ -137,10 +66,10 @@ def cmd_cstate(node, pos, opts):
     with node:
         res = node.load(pos[0])
         pid = to_int(pos[1], "peer_node_id")
-        if res is None or pid not in res["conns"]:
+        if res is None or pid not in res.conns:
             raise DrbdError("plain", 10, f"{pos[0]}: No such connection\n")
-        st.evaluate(node, res)
-        out(res["conns"][pid]["cstate"] + "\n")
+        advance(node, res)
+        out(res.conns[pid].cstate + "\n")
 
 
 def cmd_dstate(node, pos, opts):
@@ -150,10 +79,10 @@ def cmd_dstate(node, pos, opts):
         res, vnr = node.by_minor(minor)
         if res is None:
             raise DrbdError("plain", 10, f"{pos[0]}: No such device\n")
-        st.evaluate(node, res)
-        text = res["devices"][vnr]["disk"]
-        for pid in sorted(res["conns"]):
-            text += "/" + res["conns"][pid]["pd"][vnr]["pdisk"]
+        advance(node, res)
+        text = res.devices[vnr].disk
+        for pid in sorted(res.conns):
+            text += "/" + res.conns[pid].pd[vnr].pdisk
         out(text + "\n")
 
 
@@ -169,9 +98,9 @@ def cmd_status(node, pos, opts):
     verbose = int(opts.get("verbose", "0"))
     stats = "statistics" in opts
     with node:
-        resources = sorted(node.all(), key=lambda r: r["name"])
+        resources = sorted(node.all(), key=lambda r: r.name)
         for res in resources:
-            st.evaluate(node, res)
+            advance(node, res)
     if "json" in opts:
         text = status_json(node, resources, name)
     else:
@@ -179,7 +108,7 @@ def cmd_status(node, pos, opts):
             out("# No currently configured DRBD found.\n")
         text = status_text(node, resources, name, verbose, stats)
     out(text)
-    if name != "all" and not any(r["name"] == name for r in resources):
+    if name != "all" and not any(r.name == name for r in resources):
         raise DrbdError("plain", 10, f"{name}: No such resource\n")
 
 
@@ -212,19 +141,19 @@ def status_text(node, resources, name, verbose, stats) -> str:
     w = Wrap()
     tty = os.isatty(1)
     for res in resources:
-        if name != "all" and res["name"] != name:
+        if name != "all" and res.name != name:
             continue
-        w(0, res["name"])
+        w(0, res.name)
         if verbose:
-            w(4, f" node-id:{res['node_id']}")
-        w(4, f" role:{res['role']}")
-        if verbose or st.suspended(res):
-            w(4, f" suspended:{st.susp_str(res)}")
+            w(4, f" node-id:{res.node_id}")
+        w(4, f" role:{res.role}")
+        if verbose or res.suspended:
+            w(4, f" suspended:{res.suspended_text()}")
         if stats and verbose:
             w(4, "\n")
             w(4, " write-ordering:flush")
         w(0, "\n")
-        devices = sorted(res["devices"].items())
+        devices = sorted(res.devices.items())
         single = len(devices) == 1
         for vnr, dev in devices:
             indent = 2
@@ -232,55 +161,55 @@ def status_text(node, resources, name, verbose, stats) -> str:
                 w(indent, f"volume:{vnr}")
                 indent = 6
                 if verbose:
-                    w(indent, f" minor:{dev['minor']}")
-            w(indent, f" disk:{dev['disk']}")
-            if dev["disk"] == "Diskless" and (verbose or not tty):
+                    w(indent, f" minor:{dev.minor}")
+            w(indent, f" disk:{dev.disk}")
+            if dev.disk == "Diskless" and (verbose or not tty):
                 w(indent, " client:no")
             if verbose:
-                w(indent, f" backing_dev:{dev.get('backing') or 'none'}")
+                w(indent, f" backing_dev:{dev.backing or 'none'}")
             if verbose:
                 w(indent, " quorum:yes")
             indent = 6
             if stats:
                 w(indent, "\n")
                 if verbose:
-                    w(indent, f" size:{dev.get('size_kib', 0)}")
-                w(indent, f" read:{dev.get('read', 0)} written:{dev.get('written', 0)}")
+                    w(indent, f" size:{dev.size_kib}")
+                w(indent, f" read:{dev.read} written:{dev.written}")
                 if verbose:
                     w(indent, " al-writes:0 bm-writes:0 upper-pending:0 lower-pending:0 al-suspended:no")
             if verbose:
                 w(indent, " blocked:no")
             w(indent, "\n")
-        for pid, conn in sorted(res["conns"].items(), key=lambda kv: kv[1]["name"]):
-            if conn["name"]:
-                w(2, conn["name"])
-            if verbose or not conn["name"]:
-                w(6 if conn["name"] else 2, f" node-id:{pid}")
-            if verbose or conn["cstate"] != "Connected":
-                w(6, f" connection:{conn['cstate']}")
-            if verbose or conn["cstate"] == "Connected":
-                w(6, f" role:{conn['peer_role']}")
+        for pid, conn in sorted(res.conns.items(), key=lambda kv: kv[1].name):
+            if conn.name:
+                w(2, conn.name)
+            if verbose or not conn.name:
+                w(6 if conn.name else 2, f" node-id:{pid}")
+            if verbose or conn.cstate != "Connected":
+                w(6, f" connection:{conn.cstate}")
+            if verbose or conn.cstate == "Connected":
+                w(6, f" role:{conn.peer_role}")
             if verbose:
                 w(6, " congested:no ap-in-flight:0 rs-in-flight:0")
             w(0, "\n")
-            if verbose or stats or conn["cstate"] == "Connected":
-                for vnr, pd in sorted(conn["pd"].items()):
+            if verbose or stats or conn.cstate == "Connected":
+                for vnr, pd in sorted(conn.pd.items()):
                     indent = 4
                     if verbose or not (single and vnr == 0):
                         w(indent, f"volume:{vnr}")
                         indent = 8
-                    repl = pd["repl"]
+                    repl = pd.repl
                     if verbose or repl not in ("Off", "Established"):
                         w(indent, f" replication:{repl}")
                         indent = 8
-                    if verbose or stats or repl != "Off" or pd["pdisk"] != "DUnknown":
-                        w(indent, f" peer-disk:{pd['pdisk']}")
-                        if pd["pdisk"] == "Diskless" and (verbose or not tty):
+                    if verbose or stats or repl != "Off" or pd.pdisk != "DUnknown":
+                        w(indent, f" peer-disk:{pd.pdisk}")
+                        if pd.pdisk == "Diskless" and (verbose or not tty):
                             w(indent, " peer-client:no")
                         indent = 8
-                        rs = st.rs_stats(pd, res["devices"][vnr], node.now)
+                        rs = resync.stats(pd, node.now)
                         if rs:
-                            w(indent, " done:%.2f" % rs["percent"])
+                            w(indent, " done:%.2f" % rs.percent)
                         if verbose:
                             w(indent, " resync-suspended:no")
                         if stats:
@@ -292,18 +221,18 @@ def status_text(node, resources, name, verbose, stats) -> str:
 
 
 def peer_stats(node, res, pid, vnr, pd, verbose, events=False) -> list[str]:
-    oos = st.out_of_sync_kib(node, res, pid, vnr)
-    items = [f"received:{pd.get('received', 0)}", f"sent:{pd.get('sent', 0)}"]
+    oos = resync.out_of_sync_kib(node, res, pid, vnr)
+    items = [f"received:{pd.received}", f"sent:{pd.sent}"]
     if verbose or oos:
         items.append(f"out-of-sync:{oos}")
     if not verbose:
         return items
     items += ["pending:0", "unacked:0"]
-    rs = st.rs_stats(pd, res["devices"][vnr], node.now)
+    rs = resync.stats(pd, node.now)
     if rs:
-        rate_mib = rs["rate"] / 1024.0
+        rate_mib = rs.rate / 1024.0
         items.append("dbdt1:%.2f" % rate_mib)
-        items.append("eta:%.0f" % rs["eta"])
+        items.append("eta:%.0f" % rs.eta)
     return items
 
 
@@ -315,36 +244,36 @@ def status_json(node, resources, name) -> str:
     parts = ["[\n"]
     first = True
     for res in resources:
-        if name != "all" and res["name"] != name:
+        if name != "all" and res.name != name:
             continue
         if not first:
             parts.append(",\n")
         first = False
         parts.append(
             "{\n"
-            f'  "name": "{res["name"]}",\n'
-            f'  "node-id": {res["node_id"]},\n'
-            f'  "role": "{res["role"]}",\n'
-            f'  "suspended": {b(st.suspended(res))},\n'
-            f'  "suspended-user": {b(res.get("susp_user"))},\n'
+            f'  "name": "{res.name}",\n'
+            f'  "node-id": {res.node_id},\n'
+            f'  "role": "{res.role}",\n'
+            f'  "suspended": {b(res.suspended)},\n'
+            f'  "suspended-user": {b(res.susp_user)},\n'
             '  "suspended-no-data": false,\n'
-            f'  "suspended-fencing": {b(res.get("susp_fen"))},\n'
+            f'  "suspended-fencing": {b(res.susp_fen)},\n'
             '  "suspended-quorum": false,\n'
             '  "force-io-failures": false,\n'
             '  "write-ordering": "flush",\n'
             '  "devices": [\n')
         devs = []
-        for vnr, dev in sorted(res["devices"].items()):
+        for vnr, dev in sorted(res.devices.items()):
             devs.append(
                 "    {\n"
                 f'      "volume": {vnr},\n'
-                f'      "minor": {dev["minor"]},\n'
-                f'      "disk-state": "{dev["disk"]}",\n'
+                f'      "minor": {dev.minor},\n'
+                f'      "disk-state": "{dev.disk}",\n'
                 '      "client": false,\n'
                 '      "quorum": true,\n'
-                f'      "size": {dev.get("size_kib", 0)},\n'
-                f'      "read": {dev.get("read", 0)},\n'
-                f'      "written": {dev.get("written", 0)},\n'
+                f'      "size": {dev.size_kib},\n'
+                f'      "read": {dev.read},\n'
+                f'      "written": {dev.written},\n'
                 '      "al-writes": 0,\n'
                 '      "bm-writes": 0,\n'
                 '      "upper-pending": 0,\n'
@@ -353,31 +282,31 @@ def status_json(node, resources, name) -> str:
         parts.append(",\n".join(devs))
         parts.append(' ],\n  "connections": [\n')
         conns = []
-        for pid, conn in sorted(res["conns"].items(), key=lambda kv: kv[1]["name"]):
+        for pid, conn in sorted(res.conns.items(), key=lambda kv: kv[1].name):
             text = ("    {\n"
                     f'      "peer-node-id": {pid},\n'
-                    f'      "name": "{conn["name"]}",\n'
-                    f'      "connection-state": "{conn["cstate"]}", \n'
+                    f'      "name": "{conn.name}",\n'
+                    f'      "connection-state": "{conn.cstate}", \n'
                     '      "congested": false,\n'
-                    f'      "peer-role": "{conn["peer_role"]}",\n'
+                    f'      "peer-role": "{conn.peer_role}",\n'
                     '      "ap-in-flight": 0,\n'
                     '      "rs-in-flight": 0,\n'
                     '      "peer_devices": [\n')
             pds = []
-            for vnr, pd in sorted(conn["pd"].items()):
-                dev = res["devices"].get(vnr, {})
-                oos = st.out_of_sync_kib(node, res, pid, vnr)
-                size = dev.get("size_kib", 0)
-                rs = st.rs_stats(pd, dev, node.now)
+            for vnr, pd in sorted(conn.pd.items()):
+                dev = res.devices[vnr]
+                oos = resync.out_of_sync_kib(node, res, pid, vnr)
+                size = dev.size_kib
+                rs = resync.stats(pd, node.now)
                 pct = 0.0 if size == 0 else 100 * (1 - oos / size)
                 item = ("        {\n"
                         f'          "volume": {vnr},\n'
-                        f'          "replication-state": "{pd["repl"]}",\n'
-                        f'          "peer-disk-state": "{pd["pdisk"]}",\n'
+                        f'          "replication-state": "{pd.repl}",\n'
+                        f'          "peer-disk-state": "{pd.pdisk}",\n'
                         '          "peer-client": false,\n'
                         '          "resync-suspended": "no",\n'
-                        f'          "received": {pd.get("received", 0)},\n'
-                        f'          "sent": {pd.get("sent", 0)},\n'
+                        f'          "received": {pd.received},\n'
+                        f'          "sent": {pd.sent},\n'
                         f'          "out-of-sync": {oos},\n'
                         '          "pending": 0,\n'
                         '          "unacked": 0,\n'
@@ -385,10 +314,10 @@ def status_json(node, resources, name) -> str:
                         '          "has-online-verify-details": false,\n'
                         '          "percent-in-sync": %.2f%s\n' % (pct, "," if rs else ""))
                 if rs:
-                    elapsed_ms = int((node.now - rs["start"]) * 1000)
-                    db_sect = int(rs["done_kib"] * 2)
-                    mibs = rs["rate"] / 1024.0
-                    item += (f'          "rs-total": {int(rs["total"] * 2)},\n'
+                    elapsed_ms = int((node.now - rs.start) * 1000)
+                    db_sect = int(rs.done_kib * 2)
+                    mibs = rs.rate / 1024.0
+                    item += (f'          "rs-total": {int(rs.total * 2)},\n'
                              f'          "rs-dt-start-ms": {elapsed_ms},\n'
                              '          "rs-paused-ms": 0,\n'
                              f'          "rs-dt0-ms": {elapsed_ms},\n'
@@ -400,9 +329,9 @@ def status_json(node, resources, name) -> str:
                              '          "want": %.2f,\n' % mibs +
                              '          "db0/dt0 [MiB/s]": %.2f,\n' % mibs +
                              '          "db1/dt1 [MiB/s]": %.2f,\n' % mibs +
-                             '          "estimated-seconds-to-finish": %.0f,\n' % rs["eta"] +
+                             '          "estimated-seconds-to-finish": %.0f,\n' % rs.eta +
                              '          "db/dt [MiB/s]": %.2f,\n' % mibs +
-                             '          "percent-resync-done": %.2f\n' % rs["percent"])
+                             '          "percent-resync-done": %.2f\n' % rs.percent)
                 item += "        }"
                 pds.append(item)
             text += ",\n".join(pds) + " ]\n    }"
@@ -416,40 +345,40 @@ def status_json(node, resources, name) -> str:
 # --- events2 -------------------------------------------------------------------------
 def event_objects(node, res, stats: bool) -> list[tuple[str, str, str]]:
     """(object kind, key, values) for one resource, in the kernel's dump order."""
-    name = res["name"]
+    name = res.name
     objs = []
-    may, score = st.promotion_score(res)
-    values = f"role:{res['role']} suspended:{st.susp_str(res)} force-io-failures:no"
+    may, score = roles.promotion_score(res)
+    values = f"role:{res.role} suspended:{res.suspended_text()} force-io-failures:no"
     if stats:
         values += " write-ordering:flush"
     values += f" may_promote:{'yes' if may else 'no'} promotion_score:{score}"
     objs.append(("resource", f"name:{name}", values))
-    conns = sorted(res["conns"].items(), key=lambda kv: kv[1]["name"])
+    conns = sorted(res.conns.items(), key=lambda kv: kv[1].name)
     for pid, conn in conns:
-        values = f"connection:{conn['cstate']} role:{conn['peer_role']}"
+        values = f"connection:{conn.cstate} role:{conn.peer_role}"
         if stats:
             values += " congested:no ap-in-flight:0 rs-in-flight:0"
-        objs.append(("connection", f"name:{name} peer-node-id:{pid} conn-name:{conn['name']}", values))
-    for vnr, dev in sorted(res["devices"].items()):
-        values = f"backing_dev:{dev.get('backing') or 'none'} disk:{dev['disk']} client:no quorum:yes"
+        objs.append(("connection", f"name:{name} peer-node-id:{pid} conn-name:{conn.name}", values))
+    for vnr, dev in sorted(res.devices.items()):
+        values = f"backing_dev:{dev.backing or 'none'} disk:{dev.disk} client:no quorum:yes"
         if stats:
-            values += (f" size:{dev.get('size_kib', 0)} read:{dev.get('read', 0)} written:{dev.get('written', 0)}"
+            values += (f" size:{dev.size_kib} read:{dev.read} written:{dev.written}"
                        " al-writes:0 bm-writes:0 upper-pending:0 lower-pending:0 al-suspended:no blocked:no")
-        objs.append(("device", f"name:{name} volume:{vnr} minor:{dev['minor']}", values))
+        objs.append(("device", f"name:{name} volume:{vnr} minor:{dev.minor}", values))
     for pid, conn in conns:
-        for vnr, pd in sorted(conn["pd"].items()):
-            values = (f"replication:{pd['repl']} peer-disk:{pd['pdisk']} peer-client:no resync-suspended:no")
-            rs = st.rs_stats(pd, res["devices"][vnr], node.now)
+        for vnr, pd in sorted(conn.pd.items()):
+            values = (f"replication:{pd.repl} peer-disk:{pd.pdisk} peer-client:no resync-suspended:no")
+            rs = resync.stats(pd, node.now)
             if rs:
-                values += " done:%.2f" % rs["percent"]
+                values += " done:%.2f" % rs.percent
             if stats:
                 values += " " + " ".join(peer_stats(node, res, pid, vnr, pd, 1, events=True))
-            objs.append(("peer-device", f"name:{name} peer-node-id:{pid} conn-name:{conn['name']} volume:{vnr}",
+            objs.append(("peer-device", f"name:{name} peer-node-id:{pid} conn-name:{conn.name} volume:{vnr}",
                          values))
     for pid, conn in conns:
-        for local, peer in conn["paths"]:
-            est = "yes" if conn["cstate"] == "Connected" else "no"
-            objs.append(("path", f"name:{name} peer-node-id:{pid} conn-name:{conn['name']} local:{local} peer:{peer}",
+        for local, peer in conn.paths:
+            est = "yes" if conn.cstate == "Connected" else "no"
+            objs.append(("path", f"name:{name} peer-node-id:{pid} conn-name:{conn.name} local:{local} peer:{peer}",
                          f"established:{est}"))
     return objs
 
@@ -472,10 +401,10 @@ def cmd_events2(node, pos, opts):
     with node:
         resources = selected(node, name)
         for res in resources:
-            st.evaluate(node, res)
+            advance(node, res)
     snapshot = {}
     lines = []
-    for res in sorted(resources, key=lambda r: r["name"]):
+    for res in sorted(resources, key=lambda r: r.name):
         for kind, key, values in event_objects(node, res, stats):
             snapshot[(kind, key)] = values
             lines.append(f"{stamp(ts)}exists {kind} {key} {values}\n")
@@ -495,10 +424,10 @@ def cmd_events2(node, pos, opts):
         with node:
             resources = selected(node, name)
             for res in resources:
-                st.evaluate(node, res)
+                advance(node, res)
         current = {}
         order = []
-        for res in sorted(resources, key=lambda r: r["name"]):
+        for res in sorted(resources, key=lambda r: r.name):
             for kind, key, values in event_objects(node, res, stats):
                 current[(kind, key)] = values
                 order.append((kind, key))
@@ -551,27 +480,27 @@ def show_text(node, resources, name, defaults: bool) -> str:
         value = f'"{value}"' if quote else value
         lines.append(" " * indent + f"{key:<16}\t{value};\n")
 
-    for res in sorted(resources, key=lambda r: r["name"]):
-        if name != "all" and res["name"] != name:
+    for res in sorted(resources, key=lambda r: r.name):
+        if name != "all" and res.name != name:
             continue
-        lines.append(f'resource "{res["name"]}" {{\n')
-        ropts = {k: v for k, v in res["opts"].items() if defaults or not is_default("res", k, v)}
+        lines.append(f'resource "{res.name}" {{\n')
+        ropts = {k: v for k, v in res.opts.items() if defaults or not is_default("res", k, v)}
         if ropts:
             lines.append("    options {\n")
             for key, value in ropts.items():
                 opt(8, key, value)
             lines.append("    }\n")
         lines.append("    _this_host {\n")
-        lines.append(f"        node-id\t\t\t{res['node_id']};\n")
-        for vnr, dev in sorted(res["devices"].items()):
+        lines.append(f"        node-id\t\t\t{res.node_id};\n")
+        for vnr, dev in sorted(res.devices.items()):
             lines.append(f"        volume {vnr} {{\n")
-            lines.append(f"            device\t\t\tminor {dev['minor']};\n")
-            if dev.get("backing"):
-                lines.append(f'            disk\t\t\t"{dev["backing"]}";\n')
+            lines.append(f"            device\t\t\tminor {dev.minor};\n")
+            if dev.backing:
+                lines.append(f'            disk\t\t\t"{dev.backing}";\n')
                 lines.append("            meta-disk\t\t\t" + (
-                    "internal;\n" if dev.get("idx") in ("internal", "flexible", None) and dev.get("meta") == dev.get(
-                        "backing") else f'"{dev.get("meta")}";\n'))
-                dopts = {k: v for k, v in dev.get("dopts", {}).items() if defaults or not is_default("disk", k, v)}
+                    "internal;\n" if dev.idx in ("internal", "flexible", None) and dev.meta == dev.backing
+                    else f'"{dev.meta}";\n'))
+                dopts = {k: v for k, v in dev.dopts.items() if defaults or not is_default("disk", k, v)}
                 if dopts:
                     lines.append("            disk {\n")
                     for key, value in dopts.items():
@@ -579,19 +508,19 @@ def show_text(node, resources, name, defaults: bool) -> str:
                     lines.append("            }\n")
             lines.append("        }\n")
         lines.append("    }\n")
-        for pid, conn in sorted(res["conns"].items(), key=lambda kv: kv[1]["name"]):
+        for pid, conn in sorted(res.conns.items(), key=lambda kv: kv[1].name):
             lines.append("    connection {\n")
             lines.append(f"        _peer_node_id {pid};\n")
-            for local, peer in conn["paths"]:
+            for local, peer in conn.paths:
                 lines.append("        path {\n")
                 lines.append("            _this_host " + local.replace(":", " ", 1) + ";\n")
                 lines.append("            _remote_host " + peer.replace(":", " ", 1) + ";\n")
                 lines.append("        }\n")
-            if conn["cstate"] == "StandAlone":
+            if conn.cstate == "StandAlone":
                 lines.append("        _is_standalone;\n")
             lines.append("        net {\n")
-            nopts = {k: v for k, v in conn["nopts"].items() if defaults or not is_default("net", k, v)}
-            opt(12, "_name", conn["name"], quote=True)
+            nopts = {k: v for k, v in conn.nopts.items() if defaults or not is_default("net", k, v)}
+            opt(12, "_name", conn.name, quote=True)
             for key, value in nopts.items():
                 opt(12, key, value, quote=key in ("shared-secret", "cram-hmac-alg", "verify-alg", "csums-alg",
                                                   "data-integrity-alg", "transport"))
@@ -603,7 +532,7 @@ def show_text(node, resources, name, defaults: bool) -> str:
 
 def is_default(section: str, key: str, value: str) -> bool:
     if section == "net":
-        return st.NET_DEFAULTS.get(key) == value
+        return NET_DEFAULTS.get(key) == value
     if section == "res":
         return {"auto-promote": "yes", "on-no-data-accessible": "io-error"}.get(key) == value
     return False
@@ -617,14 +546,14 @@ def cmd_show(node, pos, opts):
         import json  # only here
         data = []
         for res in resources:
-            if name != "all" and res["name"] != name:
+            if name != "all" and res.name != name:
                 continue
-            data.append({"resource": res["name"], "_this_host": {"node-id": res["node_id"], "volumes": [
-                {"volume_nr": v, "device_minor": d["minor"], **({"backing-disk": d["backing"], "meta-disk": "internal"}
-                                                                 if d.get("backing") else {})}
-                for v, d in sorted(res["devices"].items())]},
-                "connections": [{"_peer_node_id": p, "net": {"_name": c["name"], **c["nopts"]}}
-                                for p, c in sorted(res["conns"].items())]})
+            data.append({"resource": res.name, "_this_host": {"node-id": res.node_id, "volumes": [
+                {"volume_nr": v, "device_minor": d.minor, **({"backing-disk": d.backing, "meta-disk": "internal"}
+                                                             if d.backing else {})}
+                for v, d in sorted(res.devices.items())]},
+                "connections": [{"_peer_node_id": p, "net": {"_name": c.name, **c.nopts}}
+                                for p, c in sorted(res.conns.items())]})
         out(json.dumps(data, indent=4) + "\n")
         return
     out(show_text(node, resources, name, "show-defaults" in opts))
@@ -653,20 +582,20 @@ def cmd_wait(node, cmd, pos, opts):
             res = node.load(name)
             if res is None:
                 return 0
-            st.evaluate(node, res)
+            advance(node, res)
             pds = []
-            for p, conn in res["conns"].items():
+            for p, conn in res.conns.items():
                 if pid is not None and p != pid:
                     continue
-                if conn["cstate"] == "StandAlone" and not after_sb:
+                if conn.cstate == "StandAlone" and not after_sb:
                     return 0   # "done waiting": the connection will not come by itself
-                for v, pd in conn["pd"].items():
+                for v, pd in conn.pd.items():
                     if vnr is not None and v != vnr:
                         continue
                     pds.append(pd)
             if not pds:
                 return 0
-            done = all(pd["repl"] == "Established" or (not sync and pd["repl"] not in ("Off",)) for pd in pds)
+            done = all(pd.repl == "Established" or (not sync and pd.repl not in ("Off",)) for pd in pds)
             if done:
                 return 0
         if deadline is not None and time.monotonic() >= deadline:
@@ -675,7 +604,7 @@ def cmd_wait(node, cmd, pos, opts):
 
 
 # --- config commands -----------------------------------------------------------------------
-def run(node: st.Node, cmd: str, pos, opts) -> int:
+def run(node: Node, cmd: str, pos, opts) -> int:
     objname = pos[0] if pos else ""
     try:
         if cmd in ("role",):
@@ -708,91 +637,79 @@ def config_cmd(node, cmd, pos, opts) -> int:
         if cmd == "new-resource":
             need(pos, 1, "resource")
             need(pos, 2, "node_id")
-            st.new_resource(node, pos[0], to_int(pos[1], "node_id"), clean(opts))
+            config.new_resource(node, pos[0], to_int(pos[1], "node_id"), clean(opts))
         elif cmd == "new-minor":
             need(pos, 3, "volume")
-            st.new_minor(node, pos[0], to_int(pos[1], "minor"), to_int(pos[2], "volume"))
+            config.new_minor(node, pos[0], to_int(pos[1], "minor"), to_int(pos[2], "volume"))
         elif cmd == "new-peer":
             need(pos, 2, "peer_node_id")
-            st.new_peer(node, pos[0], to_int(pos[1], "peer_node_id"), clean(opts))
+            config.new_peer(node, pos[0], to_int(pos[1], "peer_node_id"), clean(opts))
         elif cmd == "new-path":
             need(pos, 4, "remote_addr")
-            st.new_path(node, pos[0], to_int(pos[1], "peer_node_id"), pos[2], pos[3])
+            config.new_path(node, pos[0], to_int(pos[1], "peer_node_id"), pos[2], pos[3])
         elif cmd == "del-path":
             need(pos, 4, "remote_addr")
-            st.del_path(node, pos[0], to_int(pos[1], "peer_node_id"), pos[2], pos[3])
+            config.del_path(node, pos[0], to_int(pos[1], "peer_node_id"), pos[2], pos[3])
         elif cmd == "del-peer":
             need(pos, 2, "peer_node_id")
-            st.del_peer(node, pos[0], to_int(pos[1], "peer_node_id"))
+            config.del_peer(node, pos[0], to_int(pos[1], "peer_node_id"))
         elif cmd == "del-minor":
             need(pos, 1, "minor")
-            st.del_minor(node, minor_of(pos[0]))
+            config.del_minor(node, minor_of(pos[0]))
         elif cmd == "del-resource":
             need(pos, 1, "resource")
-            st.del_resource(node, pos[0])
+            config.del_resource(node, pos[0])
         elif cmd == "attach":
             need(pos, 4, "meta_data_index")
-            st.attach(node, minor_of(pos[0]), pos[1], pos[2], pos[3], clean(opts))
+            config.attach(node, minor_of(pos[0]), pos[1], pos[2], pos[3], clean(opts))
         elif cmd == "disk-options":
             need(pos, 1, "minor")
-            res, vnr = node.by_minor(minor_of(pos[0]))
-            if res is None:
-                raise DrbdError("fail", 127)
-            if not res["devices"][vnr].get("backing"):
-                raise DrbdError("fail", 138)
-            if "set-defaults" in opts:
-                res["devices"][vnr]["dopts"] = {}
-            res["devices"][vnr]["dopts"].update(clean(opts))
-            node.save(res)
+            config.disk_options(node, minor_of(pos[0]), clean(opts), "set-defaults" in opts)
         elif cmd == "resource-options":
             need(pos, 1, "resource")
-            res = node.get(pos[0])
-            if "set-defaults" in opts:
-                res["opts"] = {}
-            res["opts"].update(clean(opts))
-            node.save(res)
+            config.resource_options(node, pos[0], clean(opts), "set-defaults" in opts)
         elif cmd == "peer-device-options":
             need(pos, 3, "volume")
             node.get(pos[0])
         elif cmd == "net-options":
             need(pos, 2, "peer_node_id")
-            st.net_options(node, pos[0], to_int(pos[1], "peer_node_id"), clean(opts), "set-defaults" in opts)
+            config.net_options(node, pos[0], to_int(pos[1], "peer_node_id"), clean(opts), "set-defaults" in opts)
         elif cmd == "connect":
             need(pos, 2, "peer_node_id")
-            st.connect(node, pos[0], to_int(pos[1], "peer_node_id"), "discard-my-data" in opts)
+            config.connect(node, pos[0], to_int(pos[1], "peer_node_id"), "discard-my-data" in opts)
         elif cmd == "disconnect":
             need(pos, 2, "peer_node_id")
-            st.disconnect(node, pos[0], to_int(pos[1], "peer_node_id"), "force" in opts)
+            config.disconnect(node, pos[0], to_int(pos[1], "peer_node_id"), "force" in opts)
         elif cmd == "detach":
             need(pos, 1, "minor")
-            st.detach(node, minor_of(pos[0]), "force" in opts)
+            config.detach(node, minor_of(pos[0]), "force" in opts)
         elif cmd == "down":
             need(pos, 1, "resource")
             names = node.names() if pos[0] == "all" else [pos[0]]
             for name in names:
-                st.down(node, name)
+                config.down(node, name)
         elif cmd == "primary":
             need(pos, 1, "resource")
-            st.primary(node, pos[0], "force" in opts or "overwrite-data-of-peer" in opts)
+            roles.primary(node, pos[0], "force" in opts or "overwrite-data-of-peer" in opts)
         elif cmd == "secondary":
             need(pos, 1, "resource")
-            st.secondary(node, pos[0])
+            roles.secondary(node, pos[0])
         elif cmd == "outdate":
             need(pos, 1, "minor")
-            st.outdate(node, minor_of(pos[0]))
+            roles.outdate(node, minor_of(pos[0]))
         elif cmd == "invalidate":
             need(pos, 1, "minor")
-            st.invalidate(node, minor_of(pos[0]))
+            roles.invalidate(node, minor_of(pos[0]))
         elif cmd == "invalidate-remote":
             need(pos, 3, "volume")
             res = node.get(pos[0])
             vnr = to_int(pos[2], "volume")
-            if vnr not in res["devices"]:
+            if vnr not in res.devices:
                 raise DrbdError("plain", 10, f"{pos[0]}: No such peer device\n")
-            st.invalidate(node, res["devices"][vnr]["minor"], to_int(pos[1], "peer_node_id"))
+            roles.invalidate(node, res.devices[vnr].minor, to_int(pos[1], "peer_node_id"))
         elif cmd in ("suspend-io", "resume-io"):
             need(pos, 1, "minor")
-            st.suspend_io(node, minor_of(pos[0]), cmd == "resume-io")
+            config.suspend_io(node, minor_of(pos[0]), cmd == "resume-io")
         elif cmd in ("get-gi", "show-gi"):
             need(pos, 3, "volume")
             return get_gi(node, pos, cmd)
@@ -809,18 +726,18 @@ def config_cmd(node, cmd, pos, opts) -> int:
 def get_gi(node, pos, cmd) -> int:
     res = node.load(pos[0])
     pid, vnr = to_int(pos[1], "peer_node_id"), to_int(pos[2], "volume")
-    if res is None or pid not in res["conns"] or vnr not in res["devices"]:
+    if res is None or pid not in res.conns or vnr not in res.devices:
         raise DrbdError("plain", 10, f"{pos[0]}: No such peer device\n")
-    dev = res["devices"][vnr]
-    if not dev.get("backing"):
+    dev = res.devices[vnr]
+    if not dev.backing:
         raise DrbdError("plain", 1, "Device has no disk\n")
-    disk = node.disk(dev["backing"])
-    hist = (disk.d["hist"] + [0, 0])[:2]
-    flags = disk.d["flags"]
+    disk = node.disk(dev.backing)
+    hist = (disk.hist + [0, 0])[:2]
+    flags = disk.flags
     bits = [flags & 1, 1 if flags & 16 else 0, 1 if flags & 2 else 0, 1 if flags & 64 else 0, 1, 0, 0,
-            1 if res["conns"][pid]["epoch"] else 0, 1 if disk.d["peer_outdated"].get(pid) else 0,
-            1 if res["conns"][pid]["nopts"].get("fencing", "dont-care") != "dont-care" else 0, 0, 1]
-    out("%016X:%016X:%016X:%016X:%s\n" % (disk.d["cur"], disk.d["bm"].get(pid, 0), hist[0], hist[1],
+            1 if res.conns[pid].epoch else 0, 1 if disk.peer_outdated.get(pid) else 0,
+            1 if res.conns[pid].nopts.get("fencing", "dont-care") != "dont-care" else 0, 0, 1]
+    out("%016X:%016X:%016X:%016X:%s\n" % (disk.cur, disk.bm.get(pid, 0), hist[0], hist[1],
                                           ":".join(str(x) for x in bits)))
     return 0
 
@@ -846,7 +763,7 @@ def main(argv=None) -> int:
         rc, text = error.render(args[1] if len(args) > 1 else "")
         err(text)
         return rc
-    node = st.Node()
+    node = Node()
     return run(node, cmd, pos, opts)
 
 

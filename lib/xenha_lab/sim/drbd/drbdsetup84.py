@@ -24,23 +24,27 @@ exit codes are drbdsetup's (8.4 prints `N: Failure: (NNN) ...` and
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 
-from xenha_lab.sim.drbd import drbd_state as st
-from xenha_lab.sim.drbd.drbd_state import DrbdError
-from xenha_lab.sim.drbd.drbdsetup import err, minor_of, need, out, parse
+from xenha_lab.sim.drbd import config, roles
+from xenha_lab.sim.drbd.advance import advance
+from xenha_lab.sim.drbd.cmdline import err, minor_of, need, out, parse
+from xenha_lab.sim.drbd.errors import DrbdError
+from xenha_lab.sim.drbd.network import addr_ip, norm_addr
+from xenha_lab.sim.drbd.node import Node
 
 # 8.4 cstate names for the DRBD 9 (connection state, replication state) pair
 def cstate84(res: dict) -> str:
-    if not res["conns"]:
+    if not res.conns:
         return "StandAlone"
-    conn = next(iter(res["conns"].values()))
-    if conn["cstate"] == "StandAlone":
+    conn = next(iter(res.conns.values()))
+    if conn.cstate == "StandAlone":
         return "StandAlone"
-    if conn["cstate"] != "Connected":
+    if conn.cstate != "Connected":
         return "WFConnection"
-    repls = [pd["repl"] for pd in conn["pd"].values()]
+    repls = [pd.repl for pd in conn.pd.values()]
     for repl in repls:
         if repl not in ("Established", "Off"):
             return repl
@@ -48,7 +52,7 @@ def cstate84(res: dict) -> str:
 
 
 def peer(res: dict):
-    return next(iter(res["conns"].items())) if res["conns"] else (None, None)
+    return next(iter(res.conns.items())) if res.conns else (None, None)
 
 
 def by_minor(node, text):
@@ -59,21 +63,21 @@ def by_minor(node, text):
 
 
 def by_addresses(node, local: str, remote: str):
-    local, remote = st.norm_addr(local), st.norm_addr(remote)
+    local, remote = norm_addr(local), norm_addr(remote)
     for res in node.all():
-        for pid, conn in res["conns"].items():
-            if [local, remote] in conn["paths"]:
+        for pid, conn in res.conns.items():
+            if [local, remote] in conn.paths:
                 return res, pid
     raise DrbdError("plain", 10, f"{local} {remote}: No such connection\n")
 
 
 def show84(node) -> str:
     lines = []
-    for res in sorted(node.all(), key=lambda r: r["name"]):
-        lines.append(f"resource {res['name']} {{\n")
+    for res in sorted(node.all(), key=lambda r: r.name):
+        lines.append(f"resource {res.name} {{\n")
         pid, conn = peer(res)
         if conn:
-            nopts = {k: v for k, v in conn["nopts"].items()
+            nopts = {k: v for k, v in conn.nopts.items()
                      if k not in ("fencing", "_name") and not (k == "protocol" and v == "C")
                      and not (k == "allow-two-primaries" and v == "no")}
             if nopts:
@@ -81,21 +85,21 @@ def show84(node) -> str:
                 for key, value in nopts.items():
                     lines.append(f"        {key:<16}\t{value};\n")
                 lines.append("    }\n")
-            if conn["paths"]:
-                local, remote = conn["paths"][0]
+            if conn.paths:
+                local, remote = conn.paths[0]
                 lines.append("    _remote_host {\n")
                 lines.append(f"        address\t\t\t{remote.replace(':', ' ', 1)};\n")
                 lines.append("    }\n")
         lines.append("    _this_host {\n")
-        if conn and conn["paths"]:
-            lines.append(f"        address\t\t\t{conn['paths'][0][0].replace(':', ' ', 1)};\n")
-        for vnr, dev in sorted(res["devices"].items()):
+        if conn and conn.paths:
+            lines.append(f"        address\t\t\t{conn.paths[0][0].replace(':', ' ', 1)};\n")
+        for vnr, dev in sorted(res.devices.items()):
             lines.append(f"        volume {vnr} {{\n")
-            lines.append(f"            device\t\t\tminor {dev['minor']};\n")
-            if dev.get("backing"):
-                lines.append(f'            disk\t\t\t"{dev["backing"]}";\n')
+            lines.append(f"            device\t\t\tminor {dev.minor};\n")
+            if dev.backing:
+                lines.append(f'            disk\t\t\t"{dev.backing}";\n')
                 lines.append("            meta-disk\t\t\tinternal;\n")
-                dopts = dict(dev.get("dopts", {}))
+                dopts = dict(dev.dopts)
                 if dopts:
                     lines.append("            disk {\n")
                     for key, value in dopts.items():
@@ -112,84 +116,84 @@ def run(node, cmd, pos, opts) -> int:
         with node:
             if cmd == "new-resource":
                 need(pos, 1, "resource")
-                st.new_resource(node, pos[0], -1, {k: v for k, v in opts.items() if k != "set-defaults"})
+                config.new_resource(node, pos[0], -1, {k: v for k, v in opts.items() if k != "set-defaults"})
                 res = node.load(pos[0])
-                if not res.get("v84"):
-                    res["v84"] = True      # an 8.4 kernel: its helpers see an 8.4 module
+                if not res.v84:
+                    res.v84 = True      # an 8.4 kernel: its helpers see an 8.4 module
                     node.save(res)
             elif cmd == "new-minor":
                 need(pos, 3, "volume")
-                st.new_minor(node, pos[0], int(pos[1]), int(pos[2]))
+                config.new_minor(node, pos[0], int(pos[1]), int(pos[2]))
             elif cmd == "attach":
                 need(pos, 4, "meta_data_index")
                 res, _vnr = by_minor(node, pos[0])
                 dopts = {k: v for k, v in opts.items() if k != "set-defaults"}
                 if "fencing" in dopts:
-                    res["opts"]["fencing84"] = dopts["fencing"]
+                    res.opts["fencing84"] = dopts["fencing"]
                     node.save(res)
-                st.attach(node, minor_of(pos[0]), pos[1], pos[2], pos[3], dopts, md_format="v08")
+                config.attach(node, minor_of(pos[0]), pos[1], pos[2], pos[3], dopts, md_format="v08")
             elif cmd == "connect":
                 need(pos, 3, "remote_addr")
                 res = node.get(pos[0])
-                local, remote = st.norm_addr(pos[1]), st.norm_addr(pos[2])
-                if not res["conns"]:
-                    me = 0 if st.addr_ip(local) < st.addr_ip(remote) else 1
-                    res["node_id"] = me
+                local, remote = norm_addr(pos[1]), norm_addr(pos[2])
+                if not res.conns:
+                    me = 0 if addr_ip(local) < addr_ip(remote) else 1
+                    res.node_id = me
                     node.save(res)
                     nopts = {k: v for k, v in opts.items() if k not in ("set-defaults", "discard-my-data")}
-                    if res["opts"].get("fencing84"):
-                        nopts["fencing"] = res["opts"]["fencing84"]
-                    st.new_peer(node, pos[0], 1 - me, nopts)
-                    st.new_path(node, pos[0], 1 - me, local, remote)
+                    if res.opts.get("fencing84"):
+                        nopts["fencing"] = res.opts["fencing84"]
+                    config.new_peer(node, pos[0], 1 - me, nopts)
+                    config.new_path(node, pos[0], 1 - me, local, remote)
                 pid, _conn = peer(node.get(pos[0]))
-                st.connect(node, pos[0], pid, "discard-my-data" in opts)
+                config.connect(node, pos[0], pid, "discard-my-data" in opts)
             elif cmd == "disconnect":
                 need(pos, 2, "remote_addr")
                 res, pid = by_addresses(node, pos[0], pos[1])
-                st.disconnect(node, res["name"], pid, "force" in opts)
+                config.disconnect(node, res.name, pid, "force" in opts)
             elif cmd == "net-options":
                 need(pos, 2, "remote_addr")
                 res, pid = by_addresses(node, pos[0], pos[1])
-                st.net_options(node, res["name"], pid, {k: v for k, v in opts.items() if k != "set-defaults"},
+                config.net_options(node, res.name, pid, {k: v for k, v in opts.items() if k != "set-defaults"},
                                "set-defaults" in opts)
             elif cmd in ("disk-options", "resource-options"):
                 pass
             elif cmd == "primary":
                 need(pos, 1, "minor")
                 res, _vnr = by_minor(node, pos[0])
-                st.primary(node, res["name"], "force" in opts or "overwrite-data-of-peer" in opts)
+                roles.primary(node, res.name, "force" in opts or "overwrite-data-of-peer" in opts)
             elif cmd == "secondary":
                 need(pos, 1, "minor")
                 res, _vnr = by_minor(node, pos[0])
-                st.secondary(node, res["name"])
+                roles.secondary(node, res.name)
             elif cmd in ("role", "cstate", "dstate"):
                 need(pos, 1, "minor")
                 res, vnr = node.by_minor(minor_of(pos[0]))
                 if res is None:
                     raise DrbdError("plain", 10, f"{pos[0]}: No such device\n" if cmd != "role" else
                                     f"{pos[0]}: Failure: (127) Device minor not allocated\n")
-                st.evaluate(node, res)
+                advance(node, res)
                 pid, conn = peer(res)
                 if cmd == "role":
-                    out(f"{res['role']}/{conn['peer_role'] if conn else 'Unknown'}\n")
+                    out(f"{res.role}/{conn.peer_role if conn else 'Unknown'}\n")
                 elif cmd == "cstate":
                     out(cstate84(res) + "\n")
                 else:
-                    pdisk = conn["pd"][vnr]["pdisk"] if conn else "DUnknown"
-                    out(f"{res['devices'][vnr]['disk']}/{pdisk}\n")
+                    pdisk = conn.pd[vnr].pdisk if conn else "DUnknown"
+                    out(f"{res.devices[vnr].disk}/{pdisk}\n")
             elif cmd == "detach":
                 need(pos, 1, "minor")
-                st.detach(node, minor_of(pos[0]), "force" in opts)
+                config.detach(node, minor_of(pos[0]), "force" in opts)
             elif cmd == "down":
                 need(pos, 1, "resource")
                 for name in (node.names() if pos[0] == "all" else [pos[0]]):
-                    st.down(node, name)
+                    config.down(node, name)
             elif cmd == "outdate":
-                st.outdate(node, minor_of(pos[0]))
+                roles.outdate(node, minor_of(pos[0]))
             elif cmd == "invalidate":
-                st.invalidate(node, minor_of(pos[0]))
+                roles.invalidate(node, minor_of(pos[0]))
             elif cmd in ("suspend-io", "resume-io"):
-                st.suspend_io(node, minor_of(pos[0]), cmd == "resume-io")
+                config.suspend_io(node, minor_of(pos[0]), cmd == "resume-io")
             elif cmd == "show":
                 out(show84(node))
             elif cmd == "wait-connect":
@@ -214,7 +218,7 @@ def wait_connect(node, minor: str, opts) -> int:
                 res, _vnr = node.by_minor(minor_of(minor))
                 if res is None:
                     return 10
-                st.evaluate(node, res)
+                advance(node, res)
                 if cstate84(res) not in ("WFConnection",):
                     return 0
             if deadline is not None and time.monotonic() >= deadline:
@@ -225,7 +229,6 @@ def wait_connect(node, minor: str, opts) -> int:
 
 
 def main(argv=None) -> int:
-    import os
     args = list(sys.argv[1:] if argv is None else argv)
     if os.environ.get("XENHA_SIM_DRBD_MODULE") == "absent":
         err("Failed to modprobe drbd (No such file or directory)\n")
@@ -237,7 +240,7 @@ def main(argv=None) -> int:
         args[0], args[1] = args[1], args[0]
     cmd = args[0]
     opts, pos = parse(args[1:])
-    return run(st.Node(), cmd, pos, opts)
+    return run(Node(), cmd, pos, opts)
 
 
 if __name__ == "__main__":

@@ -38,10 +38,12 @@ import signal
 import subprocess
 import time
 
-from xenha_lab.sim.drbd import drbd_state as st
 from xenha_lab.paths import DEFAULT_PATH, default_simbindir
-
-
+from xenha_lab.sim.drbd import blockio, config
+from xenha_lab.sim.drbd.advance import advance
+from xenha_lab.sim.drbd.metadata import BLOCK
+from xenha_lab.sim.drbd.network import withdraw_node
+from xenha_lab.sim.drbd.node import Node
 
 
 class DrbdWorld:
@@ -81,8 +83,8 @@ class DrbdWorld:
     def disks_dir(self, name: str) -> str:
         return os.path.join(self.node_dir(name), "disks")
 
-    def kernel(self, name: str) -> st.Node:
-        return st.Node(self.state_dir(name), self.disks_dir(name), self.net, name, environ=self.env(name))
+    def kernel(self, name: str) -> Node:
+        return Node(self.state_dir(name), self.disks_dir(name), self.net, name, environ=self.env(name))
 
     def env(self, name: str, extra=None) -> dict:
         env = {"PATH": f"{self.simbindir}:{DEFAULT_PATH}", "LANG": "C.UTF-8", "__DRBD_NODE__": name,
@@ -234,13 +236,13 @@ class DrbdWorld:
     def write(self, name: str, res: str, block: int, data: bytes, vnr: int = 0, wait: float = 0.0) -> str:
         """Write one 4 KiB block through /dev/drbdN on `name`. 'ack' = acknowledged (on
         every disk protocol C requires); 'frozen' = I/O suspended and `wait` ran out
-        (nothing written). Raises st.IOError_ when the device refuses the write."""
-        data = bytes(data).ljust(st.BLOCK, b"\0")[:st.BLOCK]
+        (nothing written). Raises blockio.BlockIOError when the device refuses the write."""
+        data = bytes(data).ljust(BLOCK, b"\0")[:BLOCK]
         end = time.monotonic() + wait
         while True:
             node = self.kernel(name)
             with node:
-                result = st.write_block(node, res, vnr, block, data)
+                result = blockio.write_block(node, res, vnr, block, data)
             if result == "ack" or time.monotonic() >= end:
                 return result
             for other in self.names:     # let the peers make progress meanwhile
@@ -251,14 +253,14 @@ class DrbdWorld:
     def read(self, name: str, res: str, block: int, vnr: int = 0):
         node = self.kernel(name)
         with node:
-            return st.read_block(node, res, vnr, block)
+            return blockio.read_block(node, res, vnr, block)
 
     def open_device(self, name: str, res: str, count: int = 1) -> None:
         """Hold /dev/drbdN open (like a running domain): demote then fails with -12."""
         node = self.kernel(name)
         with node:
             record = node.get(res)
-            record["openers"] = max(0, record.get("openers", 0) + count)
+            record.openers = max(0, record.openers + count)
             node.save(record)
 
     def disk_blocks(self, name: str, res_or_backing: str) -> dict:
@@ -268,7 +270,7 @@ class DrbdWorld:
             backing = self.loops[name][0][0] if name in self.loops else self.backing(name, res_or_backing)
         node = self.kernel(name)
         with node:
-            return st.disk_blocks(node, backing)
+            return blockio.disk_blocks(node, backing)
 
     def touch(self, name: str, res: str) -> None:
         """Let the node's kernel look at the world (what any drbdsetup call does)."""
@@ -276,7 +278,7 @@ class DrbdWorld:
         with node:
             record = node.load(res)
             if record is not None:
-                st.evaluate(node, record)
+                advance(node, record)
 
     # --- faults ---------------------------------------------------------------------------------
     def _cut_path(self, a: str, b: str | None = None) -> str:
@@ -298,11 +300,11 @@ class DrbdWorld:
     def crash(self, name: str) -> None:
         """Power cut: RAM (volatile state) and helper processes gone, disks kept."""
         self._kill_helpers(name)
-        st.withdraw_node(self.net, token=name)
+        withdraw_node(self.net, token=name)
         shutil.rmtree(self.state_dir(name), ignore_errors=True)
         os.makedirs(self.state_dir(name), exist_ok=True)
-        for res, config in self.configs.items():
-            self.set_usermode_helper(name, config)
+        for path in self.configs.values():
+            self.set_usermode_helper(name, path)
 
     def _kill_helpers(self, name: str) -> None:
         directory = os.path.join(self.state_dir(name), "helpers.d")
@@ -328,7 +330,7 @@ class DrbdWorld:
                 with node:
                     for res in node.names():
                         try:
-                            st.down(node, res)
+                            config.down(node, res)
                         except Exception:  # noqa: BLE001 - best effort teardown
                             pass
             except OSError:
@@ -372,4 +374,4 @@ def install_usermode_helper(state_dir: str, script: str, simbindir: str | None =
 
 def node_power_off(net_dir: str, node: str | None = None, ips=None) -> None:
     """For the lab's power switch: take a dead node off the simulated DRBD network."""
-    st.withdraw_node(net_dir, token=node, ips=set(ips or ()))
+    withdraw_node(net_dir, token=node, ips=set(ips or ()))

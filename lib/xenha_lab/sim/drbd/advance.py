@@ -1,0 +1,301 @@
+"""The simulated DRBD kernel's clock step: `advance(node, res)` brings one resource of
+one node up to date with the time and with what its peers did — it applies what
+arrived on the wire, and for each connection: notices a lost peer or a cut link,
+makes the handshake when both ends see each other (a `records.Session` both read),
+follows the peer's role and disk while connected, moves a resync on and ends it, and
+runs the helpers the kernel runs at those moments (fence-peer on loss of a
+connection to a good peer, before- and after-resync-target, unfence-peer).
+
+Today every drbdsetup command (and the test API) calls it under the node lock for the
+resources it looks at; it needs nothing else, so a process that calls it for every
+resource of a node periodically is a kernel that moves on by itself.
+"""
+
+from __future__ import annotations
+
+import os
+
+from xenha_lab.sim.drbd import network, resync
+from xenha_lab.sim.drbd.helpers import resync_target_helper, spawn_helper
+from xenha_lab.sim.drbd.metadata import BLOCK, UUID_JUST_CREATED
+from xenha_lab.sim.drbd.network import SessionFile
+from xenha_lab.sim.drbd.node import Node
+from xenha_lab.sim.drbd.records import Advert, Connection, Decision, Resource, Session
+
+ABORTS = ("splitbrain", "unrelated", "two-primaries")
+GOOD_DISKS = ("UpToDate", "Consistent", "Outdated")
+
+
+def advance(node: Node, res: Resource) -> None:
+    """Bring a resource up to date with time and with what the peers did (caller holds
+    the node lock); saves and re-advertises it."""
+    for dev in res.devices.values():
+        if dev.backing:
+            network.receive(node, node.disk(dev.backing))
+    for pid in sorted(res.conns):
+        _step(node, res, pid, res.conns[pid])
+    node.save(res)
+    network.publish(node, res)
+
+
+def _step(node: Node, res: Resource, pid: int, conn: Connection) -> None:
+    """One connection: lost, kept, or (re)made."""
+    if conn.cstate == "StandAlone" or not conn.paths:
+        return
+    local, peer = conn.paths[0]
+    with SessionFile(node.net, local, peer) as sfile:
+        sess = sfile.load()
+        adv = network.read_advert(node, peer, res.name)
+        link_ok = not network.link_cut(node.net, local, peer)
+        mine = adv.conns.get(res.node_id) if adv else None
+        peer_ok = bool(adv and adv.node_id == pid and mine and mine.want and mine.peer_addr == local)
+        incs_ok = bool(sess and adv and sess.incs.get(res.node_id) == res.inc and sess.incs.get(pid) == adv.inc)
+        if conn.epoch is not None:
+            ours = sess if sess and sess.epoch == conn.epoch else None
+            if not (link_ok and peer_ok and ours and not ours.closed and incs_ok):
+                if ours and not ours.closed:
+                    ours.closed = "network" if not link_ok else "peer"
+                    sfile.save(ours)
+                graceful = bool(ours and ours.closed == "disconnect" and link_ok)
+                lose_connection(node, res, pid, conn, ours,
+                                "NetworkFailure" if not link_ok or not graceful else "Unconnected")
+            else:
+                _follow(node, res, pid, conn, sess, adv)
+                sfile.save(sess)
+                return
+        aborted = sess and sess.closed in ABORTS and sess.epoch != conn.sb_seen and adv is not None and \
+            sess.incs.get(res.node_id) == res.inc and sess.incs.get(pid) == adv.inc
+        if aborted:
+            _standalone_after(conn, sess)
+            return
+        if link_ok and peer_ok:
+            if not (sess and not sess.closed and incs_ok):
+                sess = _new_session(node, res, pid, conn, adv)
+                sfile.save(sess)
+            if sess.closed in ABORTS:
+                _standalone_after(conn, sess)
+                return
+            conn.epoch = sess.epoch
+            conn.lost = None
+            conn.discard = False
+            if not _joined(node, res, pid, conn, sess, adv):
+                sfile.save(sess)       # the target refused the resync: connection dropped
+                return
+            _follow(node, res, pid, conn, sess, adv)
+            sfile.save(sess)
+        else:
+            conn.cstate = "Connecting"
+
+
+def _standalone_after(conn: Connection, sess: Session) -> None:
+    """Split brain (or unrelated data) found in the handshake: after-sb policy
+    `disconnect` drops the connection; both sides end StandAlone."""
+    conn.drop()
+    conn.sb_seen = sess.epoch
+    conn.sb = sess.closed
+
+
+def _new_session(node: Node, res: Resource, pid: int, conn: Connection, adv: Advert) -> Session:
+    """The handshake: both ends see each other and decide, per volume, what follows."""
+    sess = Session(epoch=os.urandom(6).hex(), incs={res.node_id: res.inc, pid: adv.inc}, created=node.now)
+    theirs = adv.conns[res.node_id]
+    both_primary = res.role == "Primary" and adv.role == "Primary"
+    two_pri = conn.two_primaries and theirs.two_pri
+    for vnr in res.devices:
+        if vnr not in adv.vols:
+            continue
+        decision = resync.handshake(network.volume_view(node, res, vnr), adv.vols[vnr].seen_as(pid, adv.token),
+                                    conn.discard, theirs.discard, node.rate_kib(res, vnr), node.now)
+        if decision.kind in ("splitbrain", "unrelated"):
+            sess.abort = decision.kind
+        sess.vols[vnr] = decision
+    if both_primary and not two_pri and sess.abort is None:
+        sess.abort = "two-primaries"
+    if sess.abort is not None:
+        sess.closed = sess.abort
+    return sess
+
+
+def _joined(node: Node, res: Resource, pid: int, conn: Connection, sess: Session, adv: Advert) -> bool:
+    """Just connected: adopt the handshake's outcome for our side. False when this node,
+    to become SyncTarget, refused the resync (the connection is dropped)."""
+    conn.cstate = "Connected"
+    unfence = False
+    for vnr, pd in conn.pd.items():
+        dec = sess.vols.get(vnr)
+        dev = res.devices[vnr]
+        if dec is None:
+            pd.off()
+            continue
+        pd.rs = None
+        if dec.kind == "none" and dev.backing:
+            disk = node.disk(dev.backing)
+            peer_disk = adv.vols[vnr].disk
+            if not dec.both_inconsistent:
+                if dev.disk in GOOD_DISKS and peer_disk in GOOD_DISKS and (
+                        "UpToDate" in (dev.disk, peer_disk) or "Consistent" in (dev.disk, peer_disk)):
+                    dev.disk = "UpToDate"
+                    disk.set_state_flags("UpToDate")
+                disk.bm.pop(pid, None)
+                disk.oos.pop(pid, None)
+                if disk.peer_outdated.pop(pid, None) and res.role == "Primary":
+                    unfence = True
+                disk.sync_md()
+        if dec.kind == "resync":
+            if dec.src != res.node_id and dev.backing:
+                if not _target_ready(node, res, pid, conn, sess, vnr, dec):
+                    return False
+                dev.disk = "Inconsistent"
+                disk = node.disk(dev.backing)
+                disk.set_state_flags("Inconsistent")
+                disk.sync_md()
+            elif dec.src != res.node_id:
+                dec.tgt_ready = True
+    if unfence and conn.fencing:
+        spawn_helper(node, res, pid, "unfence-peer")
+    return True
+
+
+def _target_ready(node: Node, res: Resource, pid: int, conn: Connection, sess: Session, vnr: int,
+                  dec: Decision) -> bool:
+    """Before this node becomes SyncTarget for a volume: run before-resync-target once per
+    resync (resync data queued by the source is not applied to our disk before that:
+    `network.receive`). A handler that fails makes DRBD drop the connection
+    (drbd_start_resync: "before-resync-target handler returned %d, dropping
+    connection."): our side goes StandAlone, the peer sees us gone. False in that case."""
+    if dec.tgt_ready:
+        return True
+    rc = resync_target_helper(node, res, pid, vnr, "before-resync-target")
+    if rc > 0:
+        node.note_helper(f"# before-resync-target returned {rc}, dropping connection")
+        sess.closed = "peer"
+        conn.drop()
+        return False
+    dec.tgt_ready = True
+    backing = res.devices[vnr].backing
+    if backing:
+        disk = node.disk(backing)
+        disk.rs_ready.append(dec.sid)
+        del disk.rs_ready[:-16]
+        disk.save()
+    return True
+
+
+def _follow(node: Node, res: Resource, pid: int, conn: Connection, sess: Session, adv: Advert) -> None:
+    """While connected: peer role and disk from its advertisement, resync from the session."""
+    conn.cstate = "Connected"
+    conn.peer_role = adv.role
+    resync_finished_as_source = False
+    resync_finished_as_target = []
+    for vnr, pd in conn.pd.items():
+        dec = sess.vols.get(vnr)
+        dev = res.devices[vnr]
+        pvol = adv.vols.get(vnr)
+        if dec is None or pvol is None:
+            pd.off()
+            continue
+        if dec.kind == "nodisk":
+            pd.repl, pd.pdisk, pd.rs = "Established", pvol.disk if pvol.disk != "Diskless" else "Diskless", None
+            continue
+        if dec.kind == "resync":
+            me_src = dec.src == res.node_id
+            disk = node.disk(dev.backing) if dev.backing else None
+            if not dec.done:
+                if not me_src and disk is not None and not _target_ready(node, res, pid, conn, sess, vnr, dec):
+                    return
+                if me_src and not dec.sent and disk is not None:
+                    resync.send_data(node, disk, dec, adv.token, pvol.key)
+                if not me_src and disk is not None and dec.sent and dec.sid not in disk.received:
+                    network.receive(node, disk)      # the data is queued (we hold the session lock): take it now
+                    disk = node.disk(dev.backing)
+                if resync.progress(dec, node.now) >= dec.total and dec.sent:
+                    dec.done = True
+                    dec.done_at = node.now
+                else:
+                    pd.repl = "SyncSource" if me_src else "SyncTarget"
+                    pd.pdisk = "Inconsistent" if me_src else "UpToDate"
+                    pd.rs = dec
+                    if not me_src:
+                        dev.disk = "Inconsistent"
+                    continue
+            if disk is not None and pd.finished != dec.sid:
+                if me_src:
+                    disk.oos.pop(pid, None)
+                    disk.bm.pop(pid, None)
+                    disk.peer_outdated.pop(pid, None)
+                    resync_finished_as_source = True
+                else:
+                    if dec.src_cur != disk.cur and disk.cur != UUID_JUST_CREATED:
+                        disk.push_history()
+                    disk.cur = dec.src_cur
+                    disk.oos.pop(pid, None)
+                    disk.bm.pop(pid, None)
+                    dev.disk = "UpToDate"
+                    disk.set_state_flags("UpToDate")
+                    resync_finished_as_target.append(vnr)
+                disk.sync_md()
+                pd.finished = dec.sid
+        pd.rs = None
+        peer_disk = pvol.disk
+        if dec.kind == "resync" and dec.done and peer_disk == "Inconsistent":
+            peer_disk = "UpToDate"  # the peer has not looked yet; the resync is over for both
+        pd.repl, pd.pdisk = "Established", peer_disk
+        if dev.backing and dev.disk in ("Consistent", "Outdated") and peer_disk == "UpToDate":
+            disk = node.disk(dev.backing)
+            if disk.cur == pvol.cur:
+                dev.disk = "UpToDate"
+                disk.set_state_flags("UpToDate")
+                disk.sync_md()
+    for vnr in resync_finished_as_target:
+        # drbd_resync_finished: after-resync-target on the node that was SyncTarget
+        spawn_helper(node, res, pid, "after-resync-target", arg=res.helper_arg(vnr))
+    if resync_finished_as_source and conn.fencing:
+        if all(d.disk == "UpToDate" for d in res.devices.values() if d.backing) and \
+                all(p.pdisk == "UpToDate" for p in conn.pd.values()):
+            spawn_helper(node, res, pid, "unfence-peer")
+
+
+def lose_connection(node: Node, res: Resource, pid: int, conn: Connection, sess: Session | None, how: str) -> None:
+    """The connection is gone (network failure, peer down, peer disconnect); `sess` is
+    its session when known. A Primary that loses a good peer runs fence-peer."""
+    was_primary = res.role == "Primary"
+    had_good_peer = False
+    for vnr, pd in conn.pd.items():
+        dev = res.devices[vnr]
+        if pd.pdisk in ("UpToDate", "Consistent"):
+            had_good_peer = True
+        dec = sess.vols.get(vnr) if sess else pd.rs
+        if dec and dec.resyncing and dev.backing:
+            disk = node.disk(dev.backing)
+            done = resync.progress(dec, node.now) if dec.sent else 0.0
+            if dec.blocks != "all":
+                disk.oos[pid] = set(sorted(dec.blocks)[int(done // (BLOCK // 1024)):])
+                if dec.src != res.node_id:
+                    dev.disk = "Inconsistent"
+            else:
+                disk.oos[pid] = "all"
+                if dec.tgt == res.node_id:
+                    dev.disk = "Inconsistent"
+            disk.sync_md()
+        disconnected = sess is not None and sess.closed == "disconnect"
+        peer_outdated = disconnected and sess.outdated == pid
+        if disconnected and sess.outdated == res.node_id and dev.backing and dev.disk in ("UpToDate", "Consistent"):
+            # the peer (a Primary) left gracefully and outdated us on the way out
+            dev.disk = "Outdated"
+            disk = node.disk(dev.backing)
+            disk.set_state_flags("Outdated")
+            disk.sync_md()
+        pd.off("Outdated" if peer_outdated else "DUnknown")
+        if peer_outdated and dev.backing:
+            disk = node.disk(dev.backing)
+            disk.peer_outdated[pid] = True
+            disk.sync_md()
+    conn.epoch = None
+    conn.peer_role = "Unknown"
+    conn.cstate = "Connecting"
+    conn.lost = (how, node.now)
+    if was_primary and had_good_peer and conn.fencing and not all(p.pdisk == "Outdated" for p in conn.pd.values()):
+        if conn.fencing == 2:
+            res.susp_fen = True
+        conn.fence_id = os.urandom(4).hex()
+        spawn_helper(node, res, pid, "fence-peer", fence_id=conn.fence_id)

@@ -1,0 +1,225 @@
+"""Roles and disk states a command asks the simulated DRBD kernel for: primary,
+secondary, outdate, invalidate (and invalidate-remote), and the promotion score the
+kernel reports.
+
+Facts (drbd_set_role): -1 for two primaries unless allow-two-primaries, -2 without
+access to UpToDate data (a Consistent disk with an unknown peer first runs fence-peer
+and is then promoted), -7 when fencing is on and an unreachable peer is not known to be
+outdated (fence-peer is run first; with --force a failed fence forces anyway); a
+forced promotion starts a new data generation and, when connected, a full sync toward
+the peers.
+"""
+
+from __future__ import annotations
+
+from xenha_lab.sim.drbd import network, resync
+from xenha_lab.sim.drbd.advance import advance
+from xenha_lab.sim.drbd.errors import DrbdError
+from xenha_lab.sim.drbd.helpers import fence_sync
+from xenha_lab.sim.drbd.metadata import MDF_PRIMARY_IND, UUID_JUST_CREATED, new_uuid
+from xenha_lab.sim.drbd.network import SessionFile
+from xenha_lab.sim.drbd.node import Node
+from xenha_lab.sim.drbd.records import DRANK, Resource
+
+
+def primary(node: Node, name: str, force: bool) -> None:
+    res = node.get(name)
+    advance(node, res)
+    if res.role == "Primary":
+        return
+    for conn in res.conns.values():
+        if conn.epoch and conn.peer_role == "Primary" and not conn.two_primaries:
+            raise DrbdError("state", -1, obj=name)
+    forced = with_force = False
+    for _try in range(4):
+        need = [v for v in res.devices if not res.has_uptodate_access(v)]
+        if need and not with_force:
+            if force:
+                # --force: "Forced to consider local data as UpToDate!"
+                if any(not res.devices[v].backing for v in need):
+                    raise DrbdError("state", -2, obj=name)
+                forced = with_force = True
+                continue
+            consistent = [v for v in need if res.devices[v].disk == "Consistent"]
+            if consistent and len(consistent) == len(need):
+                # a Consistent disk may become UpToDate once the unknown peers are fenced
+                for pid, conn in list(res.conns.items()):
+                    if conn.epoch is None and any(conn.pd[v].pdisk == "DUnknown" for v in consistent):
+                        if conn.fencing and fence_sync(node, res, pid):
+                            with_force = True
+                if with_force:
+                    continue
+            node.save(res)
+            raise DrbdError("state", -2, obj=name)
+        nop = [pid for pid, c in res.conns.items()
+               if c.fencing and c.epoch is None
+               and any(DRANK[pd.pdisk] > DRANK["Outdated"] for pd in c.pd.values())
+               and any(d.backing for d in res.devices.values())]
+        if nop and not with_force:
+            ok = True
+            for pid in nop:
+                if not fence_sync(node, res, pid):
+                    ok = False
+            if ok:
+                continue
+            if not force:
+                node.save(res)
+                raise DrbdError("state", -7, obj=name)
+            with_force = True   # "Forced into split brain situation!"
+            continue
+        break
+    for vnr, dev in res.devices.items():
+        if not dev.backing:
+            continue
+        disk = node.disk(dev.backing)
+        if with_force and dev.disk != "UpToDate" and not res.has_uptodate_access(vnr) or \
+                forced and dev.disk != "UpToDate":
+            if forced:
+                # drbd_uuid_new_current: a new data generation starts here
+                if disk.cur != UUID_JUST_CREATED:
+                    disk.push_history()
+                disk.cur = new_uuid()
+                for pid, conn in res.conns.items():
+                    if conn.epoch is None:
+                        disk.oos[pid] = "all"
+            dev.disk = "UpToDate"
+            disk.set_state_flags("UpToDate")
+        disk.flags |= MDF_PRIMARY_IND
+        disk.sync_md()
+    res.role = "Primary"
+    node.save(res)
+    network.publish(node, res)
+    if forced:
+        _reconsider_resync(node, res)
+
+
+def _reconsider_resync(node: Node, res: Resource) -> None:
+    """After a forced promotion while connected, start a full sync toward the peers
+    (drbd_set_role sets CONSIDER_RESYNC and sends new UUIDs)."""
+    for pid, conn in res.conns.items():
+        if conn.epoch is None or not conn.paths:
+            continue
+        local, peer = conn.paths[0]
+        with SessionFile(node.net, local, peer) as sfile:
+            sess = sfile.load()
+            adv = network.read_advert(node, peer, res.name)
+            if not sess or sess.epoch != conn.epoch or adv is None:
+                continue
+            for vnr, dev in res.devices.items():
+                pvol = adv.vols.get(vnr)
+                if not dev.backing or not pvol or not pvol.key:
+                    continue
+                if pvol.disk in ("Inconsistent", "Outdated", "Consistent") and dev.disk == "UpToDate":
+                    sess.vols[vnr] = resync.start(network.volume_view(node, res, vnr), pvol.seen_as(pid, adv.token),
+                                                  "all", node.rate_kib(res, vnr), node.now)
+                    conn.pd[vnr].finished = None
+            sfile.save(sess)
+    advance(node, res)
+
+
+def secondary(node: Node, name: str) -> None:
+    res = node.get(name)
+    advance(node, res)
+    if res.role == "Secondary":
+        return
+    if res.openers:
+        raise DrbdError("state", -12, obj=name)
+    res.role = "Secondary"
+    for dev in res.devices.values():
+        if dev.backing:
+            disk = node.disk(dev.backing)
+            disk.flags &= ~MDF_PRIMARY_IND
+            disk.sync_md()
+    node.save(res)
+    network.publish(node, res)
+
+
+def outdate(node: Node, minor: int) -> None:
+    res, vnr = node.by_minor(minor)
+    if res is None:
+        raise DrbdError("fail", 127, obj=str(minor))
+    advance(node, res)
+    dev = res.devices[vnr]
+    if not dev.backing:
+        raise DrbdError("state", -11, obj=str(minor))
+    if any(c.epoch for c in res.conns.values()):
+        raise DrbdError("state", -6, obj=str(minor))
+    if res.role == "Primary":
+        raise DrbdError("state", -2, obj=str(minor))
+    if DRANK[dev.disk] < DRANK["Outdated"]:
+        raise DrbdError("state", -16, obj=str(minor))
+    dev.disk = "Outdated"
+    disk = node.disk(dev.backing)
+    disk.set_state_flags("Outdated")
+    disk.sync_md()
+    node.save(res)
+    network.publish(node, res)
+
+
+def invalidate(node: Node, minor: int, remote_pid: int | None = None) -> None:
+    """invalidate (this node's disk is resynced from a peer), or invalidate-remote
+    toward peer `remote_pid` (its disk is resynced from ours)."""
+    res, vnr = node.by_minor(minor)
+    if res is None:
+        raise DrbdError("fail", 127, obj=str(minor))
+    advance(node, res)
+    dev = res.devices[vnr]
+    if not dev.backing:
+        raise DrbdError("state", -4 if remote_pid is None else -11, obj=str(minor))
+    conns = [(p, c) for p, c in res.conns.items() if c.epoch]
+    if remote_pid is not None:
+        conns = [(p, c) for p, c in conns if p == remote_pid]
+    if not conns:
+        if remote_pid is None and res.role == "Secondary":
+            dev.disk = "Inconsistent"
+            disk = node.disk(dev.backing)
+            disk.set_state_flags("Inconsistent")
+            disk.sync_md()
+            node.save(res)
+            network.publish(node, res)
+            return
+        raise DrbdError("state", -15, obj=str(minor))
+    pid, conn = conns[0]
+    if conn.pd[vnr].rs:
+        raise DrbdError("state", -8, obj=str(minor))
+    local, peer = conn.paths[0]
+    with SessionFile(node.net, local, peer) as sfile:
+        sess = sfile.load()
+        adv = network.read_advert(node, peer, res.name)
+        x = network.volume_view(node, res, vnr)
+        y = adv.vols[vnr].seen_as(pid, adv.token)
+        if remote_pid is None:
+            if y.disk != "UpToDate":
+                raise DrbdError("state", -5, obj=str(minor))
+            sess.vols[vnr] = resync.start(y, x, "all", node.rate_kib(res, vnr), node.now)
+        else:
+            if x.disk != "UpToDate":
+                raise DrbdError("state", -2, obj=str(minor))
+            sess.vols[vnr] = resync.start(x, y, "all", node.rate_kib(res, vnr), node.now)
+        conn.pd[vnr].finished = None
+        sfile.save(sess)
+    advance(node, res)
+
+
+def promotion_score(res: Resource) -> tuple[bool, int]:
+    """may_promote / promotion_score as DRBD 9.1+ report them (samples/drbd9_events2.txt):
+    10000 base for local UpToDate data (1 otherwise, when a peer has it), +100 per
+    UpToDate volume... approximated as 10101 for UpToDate, 10001 for Inconsistent with
+    an UpToDate peer, +1 per connected peer; may_promote when Secondary and promotable."""
+    if not res.devices:
+        return False, 0
+    score = 0
+    ok = True
+    for vnr, dev in res.devices.items():
+        if dev.disk == "UpToDate":
+            score = max(score, 10101)
+        elif res.has_uptodate_access(vnr):
+            score = max(score, 10001)
+        else:
+            ok = False
+    if not ok:
+        return False, 0
+    score += sum(1 for c in res.conns.values() if c.epoch)
+    if any(c.epoch and c.peer_role == "Primary" and not c.two_primaries for c in res.conns.values()):
+        return False, score
+    return res.role == "Secondary", score

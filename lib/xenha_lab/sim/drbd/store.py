@@ -1,0 +1,44 @@
+"""Files of the simulated DRBD kernel: a record is written all or nothing (a temporary
+file renamed over the old one) and read back whole, as marshal data; shared files are
+guarded by flock(2) on a companion `.lock` file."""
+
+from __future__ import annotations
+
+import fcntl
+import marshal
+import os
+
+
+def read(path: str):
+    """The record at `path`, or None when there is none (or it cannot be read)."""
+    try:
+        with open(path, "rb") as handle:
+            return marshal.loads(handle.read())
+    except (OSError, EOFError, ValueError, TypeError):
+        return None
+
+
+def write(path: str, obj) -> None:
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "wb") as handle:
+        handle.write(marshal.dumps(obj))
+    os.replace(tmp, path)
+
+
+def unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def makedirs(path: str) -> None:
+    os.makedirs(path, exist_ok=True)
+
+
+def flock(path: str) -> int:
+    """An exclusive lock on `path` (created with its directory); close the fd to release."""
+    makedirs(os.path.dirname(path))
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
