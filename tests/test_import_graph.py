@@ -21,6 +21,15 @@ LIB = REPO / "lib"
 ROOTS = ("xenha", "xenha_lab")
 # each layer may import itself and the layers before it (and the bare `xenha` package)
 LAYERS = ("xenha.ocf", "xenha.tools", "xenha.hypervisor", "xenha.agents")
+# Known breaks of that order, each with why it is there and where it goes away. The test
+# fails when one is gone, so that its entry goes too; a new break fails as any other.
+KNOWN_LAYER_BREAKS = {
+    "xenha.tools.xl -> xenha.hypervisor": "see the next entry",
+    "xenha.tools.xl -> xenha.hypervisor.domain":
+        "the xl driver builds the domain records that xenha.hypervisor.domain defines (whose docstring "
+        "puts those types below the drivers); issue 8 section 1 (one typed driver per tool) decides "
+        "whether the driver's result types move into xenha.tools or hypervisor moves below tools",
+}
 
 
 def module_name(path: Path) -> str:
@@ -214,7 +223,10 @@ def test_low_layers_import_the_standard_library_and_lower_layers_only():
         for top in sorted(external[name]):
             if top not in sys.stdlib_module_names:
                 wrong.append(f"{name} -> {top} (not standard library)")
-    assert not wrong, f"layers {' < '.join(LAYERS)} broken:\n  " + "\n  ".join(wrong)
+    new = [edge for edge in wrong if edge not in KNOWN_LAYER_BREAKS]
+    assert not new, f"layers {' < '.join(LAYERS)} broken:\n  " + "\n  ".join(new)
+    gone = sorted(set(KNOWN_LAYER_BREAKS) - set(wrong))
+    assert not gone, "no longer true, remove from KNOWN_LAYER_BREAKS: " + ", ".join(gone)
 
 
 def test_the_checks_see_what_they_must_see():

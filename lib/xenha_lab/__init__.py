@@ -7,6 +7,6 @@ proves it: the simulators of what this machine's kernel lacks (`sim.xen`, `sim.d
 does, the demo and the benchmarks. `make install-lab` installs it in a directory of its
 own, which no agent has on its import path.
 
-It may import `xenha`; `xenha` never imports it (the operator CLI finds its `demo`
-command here only when the lab is installed).
+It may import `xenha`; `xenha` never imports it (the `xenha` launcher adds the lab's
+commands, such as `demo`, when the lab is installed; tests/test_import_graph.py checks).
 """

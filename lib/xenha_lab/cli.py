@@ -1,8 +1,8 @@
 """The lab's commands, added to the `xenha` command when the lab is installed
 (`make install-lab`): `xenha demo` (and, later, `xenha lab ...`).
 
-Kept light: the product CLI imports this module at start-up when it is present, so
-everything heavy is imported inside the commands.
+Kept light: the `xenha` launcher (bin/xenha.in) imports this module at start-up when
+the lab is installed, so everything heavy is imported inside the commands.
 """
 
 from __future__ import annotations

@@ -117,20 +117,6 @@ def simulate(description_file, steps):
         simulation.cleanup()
 
 
-def _add_lab_commands() -> None:
-    """`xenha demo` and the lab's commands come with the lab package (development
-    tooling, `make install-lab`); a node with the product alone does not have them."""
-    try:
-        from xenha_lab.cli import commands
-    except ImportError:
-        return
-    for command in commands():
-        cli.add_command(command)
-
-
-_add_lab_commands()
-
-
 def main(argv=None) -> int:
     try:
         cli.main(args=argv, prog_name="xenha", standalone_mode=False)
