@@ -7,7 +7,7 @@ Inconsistent without the consistent flag, Outdated without was-up-to-date, else
 UpToDate without fencing or when all peers are known outdated, Consistent otherwise.
 Attaching opens the backing device exclusively: the disk is registered as held by
 drbdN in the block-device holders registry shared with the simulated LVM
-(`xenha_lab.sim.lvm.state`), so that an LV under DRBD shows `o` (open) and refuses
+(`xenha_lab.sim.holders`), so that an LV under DRBD shows `o` (open) and refuses
 deactivation, as with a real kernel.
 """
 
@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import os
 
-from xenha_lab.sim.drbd import network, store
+from xenha_lab.sim import holders
+from xenha_lab.sim.drbd import network
 from xenha_lab.sim.drbd.advance import advance, lose_connection
 from xenha_lab.sim.drbd.errors import DrbdError
 from xenha_lab.sim.drbd.metadata import (MD_MAGIC_08, MD_MAGIC_09, MDF_AL_CLEAN, MDF_PRIMARY_IND, UUID_JUST_CREATED,
@@ -23,9 +24,6 @@ from xenha_lab.sim.drbd.metadata import (MD_MAGIC_08, MD_MAGIC_09, MDF_AL_CLEAN,
 from xenha_lab.sim.drbd.network import SessionFile
 from xenha_lab.sim.drbd.node import Node
 from xenha_lab.sim.drbd.records import Connection, Device, PeerDevice, Resource
-
-DEFAULT_HOLDERS = "/run/xenha-sim/holders"
-
 
 # --- objects -----------------------------------------------------------------------
 def new_resource(node: Node, name: str, node_id: int, opts: dict) -> None:
@@ -185,7 +183,7 @@ def attach(node: Node, minor: int, backing: str, meta: str, idx: str, opts: dict
     network.receive(node, disk)
     dev.backing, dev.meta, dev.idx, dev.dopts = backing, meta, idx, dict(opts)
     dev.size_kib = usable_kib(device_size(backing))
-    _hold(node, backing, f"drbd{dev.minor}")
+    holders.hold(holders.registry_dir(node.environ), backing, f"drbd{dev.minor}")
     dev.disk = initial_disk_state(res, disk)
     if dev.disk == "UpToDate":
         disk.set_state_flags("UpToDate")
@@ -220,21 +218,9 @@ def detach(node: Node, minor: int, force: bool = False) -> None:
     network.publish(node, res)
 
 
-def _holder_path(node: Node, backing: str) -> str:
-    directory = node.environ.get("XENHA_SIM_HOLDERS") or DEFAULT_HOLDERS
-    return os.path.join(directory, backing.replace("/", "!"))
-
-
-def _hold(node: Node, backing: str, holder: str) -> None:
-    path = _holder_path(node, backing)
-    store.makedirs(os.path.dirname(path))
-    with open(path, "w", encoding="utf-8") as handle:
-        handle.write(holder + "\n")
-
-
 def _release_disk(node: Node, res: Resource, vnr: int) -> None:
     dev = res.devices[vnr]
-    store.unlink(_holder_path(node, dev.backing))
+    holders.release(holders.registry_dir(node.environ), dev.backing)
     disk = node.disk(dev.backing)
     if disk.exists():
         if res.role == "Primary":

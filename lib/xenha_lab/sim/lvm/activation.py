@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 
+from xenha_lab.sim import holders as holders_registry
 from xenha_lab.sim.lvm import devmapper as dm
 from xenha_lab.sim.lvm import metadata, snapshot
 from xenha_lab.sim.lvm import state as st
@@ -155,7 +156,7 @@ class Activator:
         holders = self.state.holders_of(record)
         if not holders:
             return True
-        if any(st.is_block_holder(h) for h in holders):
+        if any(holders_registry.is_block_holder(h) for h in holders):
             if error_if_used:
                 self.fail("Logical volume %s is used by another device." % display)
             return False

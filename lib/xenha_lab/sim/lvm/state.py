@@ -12,22 +12,18 @@ Layout of `XENHA_SIM_LVM_STATE` (default /run/xenha-sim/lvm):
     lock               flock(2) held by every change
     dev/<dm uuid>      one record per mapped device (key=value lines, see DEVICE_KEYS)
 
-and of the holders registry `XENHA_SIM_HOLDERS` (default /run/xenha-sim/holders): one file
-per held device, named after the device path with "/" replaced by "!", containing the
-holder's name (e.g. "drbd1"). The DRBD simulator writes and removes these on attach and
-detach; `LvmWorld.hold()/release()` do it for tests. A holder whose name looks like a
-kernel block device (drbdN, dm-N, mdN, loopN, ...) is a sysfs *holder* of the device
-(real DRBD 9 links itself as one); any other name is a plain opener (open count only).
+Who holds a device open comes from the node's block-device holders registry
+(`xenha_lab.sim.holders`, env XENHA_SIM_HOLDERS), which the DRBD simulator writes.
 
 This module is imported by `dmsetup` on every monitor call: standard library `os` only.
 """
 
 import os
 
+from xenha_lab.sim import holders as holders_registry
+
 DEFAULT_ROOT = "/run/xenha-sim/lvm"
 ENV_ROOT = "XENHA_SIM_LVM_STATE"
-DEFAULT_HOLDERS = "/run/xenha-sim/holders"
-ENV_HOLDERS = "XENHA_SIM_HOLDERS"
 ENV_DEV_ROOT = "XENHA_SIM_DEV_ROOT"      # where /dev/<vg>/<lv> and /dev/mapper live
 
 # A device record. Values never contain newlines.
@@ -50,17 +46,9 @@ DEVICE_KEYS = (
     "events",
 )
 
-BLOCK_HOLDER_PREFIXES = ("drbd", "dm-", "md", "loop", "nbd", "bcache", "zram")
-
-
 def root_from_env(environ=None):
     environ = os.environ if environ is None else environ
     return environ.get(ENV_ROOT) or DEFAULT_ROOT
-
-
-def holders_from_env(environ=None):
-    environ = os.environ if environ is None else environ
-    return environ.get(ENV_HOLDERS) or DEFAULT_HOLDERS
 
 
 def dev_root_from_env(environ=None):
@@ -132,7 +120,7 @@ class NodeState:
 
     def __init__(self, root=None, holders=None, dev_root=None):
         self.root = root or root_from_env()
-        self.holders_dir = holders or holders_from_env()
+        self.holders_dir = holders or holders_registry.registry_dir()
         self.dev_root = dev_root or dev_root_from_env()
         self.dev_dir = os.path.join(self.root, "dev")
         self._lock_fd = None
@@ -204,21 +192,7 @@ class NodeState:
     # --- holders -------------------------------------------------------------------
     def holders(self):
         """[(path, holder name)] from the registry."""
-        try:
-            entries = os.listdir(self.holders_dir)
-        except OSError:
-            return []
-        result = []
-        for entry in entries:
-            if ".tmp" in entry:
-                continue
-            try:
-                with open(os.path.join(self.holders_dir, entry), encoding="utf-8") as handle:
-                    holder = handle.read().strip()
-            except OSError:
-                continue
-            result.append((entry.replace("!", "/"), holder or "?"))
-        return result
+        return holders_registry.listing(self.holders_dir)
 
     def holders_of(self, record, registry=None):
         """Holder names of a mapped device: registry entries whose path is the device
@@ -248,7 +222,3 @@ class NodeState:
     def open_count(self, record, registry=None):
         return len(self.holders_of(record, registry))
 
-
-def is_block_holder(name):
-    """Whether a holder name stands for a kernel block device (a sysfs holder)."""
-    return name.startswith(BLOCK_HOLDER_PREFIXES)

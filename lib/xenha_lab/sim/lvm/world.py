@@ -48,8 +48,9 @@ import string
 import subprocess
 
 from xenha_lab.paths import DEFAULT_PATH, default_simbindir
+from xenha_lab.sim import holders
 from xenha_lab.sim.lvm import state as st
-from xenha_lab.sim.lvm.devmapper import remove_links
+from xenha_lab.sim.lvm.devmapper import remove_device
 
 LOSETUP = "losetup"
 
@@ -184,7 +185,7 @@ class LvmWorld:
             "LVM_SYSTEM_DIR": n.etc,
             "LVM_SUPPRESS_FD_WARNINGS": "1",
             st.ENV_ROOT: n.state_dir,
-            st.ENV_HOLDERS: n.holders_dir,
+            holders.ENV_DIR: n.holders_dir,
         }
         if n.dev_root != "/dev":
             env[st.ENV_DEV_ROOT] = n.dev_root
@@ -250,24 +251,17 @@ class LvmWorld:
     def hold(self, node: str, path: str, holder: str = "drbd1"):
         """Register `holder` as holding the device at `path` open (what the DRBD
         simulator does on attach)."""
-        n = self.nodes[node]
-        os.makedirs(n.holders_dir, exist_ok=True)
-        st.write_atomic(os.path.join(n.holders_dir, path.replace("/", "!")), holder + "\n")
+        holders.hold(self.nodes[node].holders_dir, path, holder)
 
     def release(self, node: str, path: str):
-        try:
-            os.unlink(os.path.join(self.nodes[node].holders_dir, path.replace("/", "!")))
-        except OSError:
-            pass
+        holders.release(self.nodes[node].holders_dir, path)
 
     def crash(self, node: str):
         """A power cut: the node's mapped devices and volatile state vanish."""
         n = self.nodes[node]
         state = n.state
         for record in state.devices():
-            remove_links(record)
-            detach(record.get("dev", ""))
-            state.drop(record["uuid"])
+            remove_device(state, record)
         shutil.rmtree(n.holders_dir, ignore_errors=True)
         os.makedirs(n.holders_dir, exist_ok=True)
 
