@@ -145,10 +145,7 @@ def _joined(node: Node, res: Resource, pid: int, conn: Connection, sess: Session
             if dec.src != res.node_id and dev.backing:
                 if not _target_ready(node, res, pid, conn, sess, vnr, dec):
                     return False
-                dev.disk = "Inconsistent"
-                disk = node.disk(dev.backing)
-                disk.set_state_flags("Inconsistent")
-                disk.sync_md()
+                node.set_disk_state(dev, "Inconsistent")
             elif dec.src != res.node_id:
                 dec.tgt_ready = True
     if unfence and conn.fencing:
@@ -281,10 +278,7 @@ def lose_connection(node: Node, res: Resource, pid: int, conn: Connection, sess:
         peer_outdated = disconnected and sess.outdated == pid
         if disconnected and sess.outdated == res.node_id and dev.backing and dev.disk in ("UpToDate", "Consistent"):
             # the peer (a Primary) left gracefully and outdated us on the way out
-            dev.disk = "Outdated"
-            disk = node.disk(dev.backing)
-            disk.set_state_flags("Outdated")
-            disk.sync_md()
+            node.set_disk_state(dev, "Outdated")
         pd.off("Outdated" if peer_outdated else "DUnknown")
         if peer_outdated and dev.backing:
             disk = node.disk(dev.backing)

@@ -118,9 +118,7 @@ def del_path(node: Node, name: str, pid: int, local: str, peer: str) -> None:
 
 
 def del_minor(node: Node, minor: int) -> None:
-    res, vnr = node.by_minor(minor)
-    if res is None:
-        raise DrbdError("fail", 127, obj=str(minor))
+    res, vnr = node.device(minor)
     if res.devices[vnr].backing:
         raise DrbdError("fail", 160, obj=str(minor))
     del res.devices[vnr]
@@ -137,9 +135,7 @@ def del_resource(node: Node, name: str) -> None:
 
 
 def suspend_io(node: Node, minor: int, resume: bool) -> None:
-    res, _vnr = node.by_minor(minor)
-    if res is None:
-        raise DrbdError("fail", 127, obj=str(minor))
+    res, _vnr = node.device(minor)
     if resume:
         res.susp_user = False
         res.susp_fen = False
@@ -153,9 +149,7 @@ def suspend_io(node: Node, minor: int, resume: bool) -> None:
 
 # --- attach / detach -----------------------------------------------------------------
 def attach(node: Node, minor: int, backing: str, meta: str, idx: str, opts: dict, md_format: str = "v09") -> None:
-    res, vnr = node.by_minor(minor)
-    if res is None:
-        raise DrbdError("fail", 127, obj=str(minor))
+    res, vnr = node.device(minor)
     dev = res.devices[vnr]
     if dev.disk != "Diskless":
         raise DrbdError("fail", 124, obj=str(minor))
@@ -202,9 +196,7 @@ def initial_disk_state(res: Resource, disk: Disk) -> str:
 
 
 def detach(node: Node, minor: int, force: bool = False) -> None:
-    res, vnr = node.by_minor(minor)
-    if res is None:
-        raise DrbdError("fail", 127, obj=str(minor))
+    res, vnr = node.device(minor)
     advance(node, res)
     dev = res.devices[vnr]
     if dev.disk == "Diskless":
@@ -266,10 +258,7 @@ def _teardown(node: Node, res: Resource, pid: int, conn: Connection) -> None:
                     outdated = res.node_id
                     for dev in res.devices.values():
                         if dev.backing and dev.disk == "UpToDate":
-                            dev.disk = "Outdated"
-                            disk = node.disk(dev.backing)
-                            disk.set_state_flags("Outdated")
-                            disk.sync_md()
+                            node.set_disk_state(dev, "Outdated")
                 elif conn.fencing and res.role == "Primary" and conn.peer_role == "Secondary":
                     outdated = pid
                 sess.closed = "disconnect"

@@ -143,10 +143,7 @@ def apply_fence_result(node: Node, res: Resource, pid: int, fence_id, rc: int) -
     elif rc == 6:
         for dev in res.devices.values():
             if dev.backing and DRANK[dev.disk] > DRANK["Outdated"]:
-                dev.disk = "Outdated"
-                disk = node.disk(dev.backing)
-                disk.set_state_flags("Outdated")
-                disk.sync_md()
+                node.set_disk_state(dev, "Outdated")
     else:
         return False                # a broken handler leaves I/O frozen
     res.susp_fen = False

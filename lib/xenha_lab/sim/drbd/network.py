@@ -101,16 +101,13 @@ def publish(node, res) -> None:
                                          two_pri=c.two_primaries, discard=c.discard)
                            for pid, c in res.conns.items()},
                     time=node.now).dump()
+
+    def add(table):
+        table[res.name] = advert
+
     store.makedirs(os.path.join(node.net, "ep"))
     for addr in addrs:
-        path = ep_file(node.net, addr)
-        lock = store.flock(path + ".lock")
-        try:
-            table = store.read(path) or {}
-            table[res.name] = advert
-            store.write(path, table)
-        finally:
-            os.close(lock)
+        _update_table(ep_file(node.net, addr), add)
 
 
 def withdraw(node, res, addrs=None) -> None:
@@ -119,18 +116,8 @@ def withdraw(node, res, addrs=None) -> None:
         addrs = {local for c in res.conns.values() for local, _peer in c.paths}
     for addr in addrs:
         path = ep_file(node.net, addr)
-        if not os.path.exists(path):
-            continue
-        lock = store.flock(path + ".lock")
-        try:
-            table = store.read(path) or {}
-            if table.pop(res.name, None) is not None:
-                if table:
-                    store.write(path, table)
-                else:
-                    store.unlink(path)
-        finally:
-            os.close(lock)
+        if os.path.exists(path):
+            _update_table(path, lambda table: table.pop(res.name, None))
 
 
 def withdraw_node(net: str, token: str | None = None, ips=None) -> None:
@@ -141,23 +128,36 @@ def withdraw_node(net: str, token: str | None = None, ips=None) -> None:
         names = os.listdir(base)
     except OSError:
         return
+
+    def drop_token(table):
+        for resname, data in list(table.items()):
+            if Advert.load(data).token == token:
+                del table[resname]
+
     for name in names:
         if name.endswith(".lock") or ".tmp" in name:
             continue
-        path = os.path.join(base, name)
-        ip = name.rsplit(":", 1)[0]
-        lock = store.flock(path + ".lock")
-        try:
-            table = store.read(path) or {}
-            keep = {r: a for r, a in table.items()
-                    if not ((token and Advert.load(a).token == token) or (ips and ip in ips))}
-            if keep != table:
-                if keep:
-                    store.write(path, keep)
-                else:
-                    store.unlink(path)
-        finally:
-            os.close(lock)
+        if ips and name.rsplit(":", 1)[0] in ips:
+            _update_table(os.path.join(base, name), dict.clear)
+        elif token:
+            _update_table(os.path.join(base, name), drop_token)
+
+
+def _update_table(path: str, change) -> None:
+    """Edit the table of adverts at one endpoint (resource name -> Advert data) under
+    its lock: `change(table)` edits it in place; an emptied table goes away."""
+    lock = store.flock(path + ".lock")
+    try:
+        table = store.read(path) or {}
+        before = dict(table)
+        change(table)
+        if table != before:
+            if table:
+                store.write(path, table)
+            else:
+                store.unlink(path)
+    finally:
+        os.close(lock)
 
 
 # --- sessions ----------------------------------------------------------------------

@@ -182,8 +182,22 @@ class Node:
                     return res, vnr
         return None, None
 
+    def device(self, minor: int):
+        """(resource, volume number) of a configured minor; the kernel's error 127 else."""
+        res, vnr = self.by_minor(minor)
+        if res is None:
+            raise DrbdError("fail", 127, obj=str(minor))
+        return res, vnr
+
     def disk(self, path: str) -> Disk:
         return Disk(self.disks, path)
+
+    def set_disk_state(self, dev, state: str) -> None:
+        """An attached device's disk state changes, its meta-data flags with it (persisted)."""
+        dev.disk = state
+        disk = self.disk(dev.backing)
+        disk.set_state_flags(state)
+        disk.sync_md()
 
     def usermode_helper(self) -> str:
         try:

@@ -135,9 +135,7 @@ def secondary(node: Node, name: str) -> None:
 
 
 def outdate(node: Node, minor: int) -> None:
-    res, vnr = node.by_minor(minor)
-    if res is None:
-        raise DrbdError("fail", 127, obj=str(minor))
+    res, vnr = node.device(minor)
     advance(node, res)
     dev = res.devices[vnr]
     if not dev.backing:
@@ -148,10 +146,7 @@ def outdate(node: Node, minor: int) -> None:
         raise DrbdError("state", -2, obj=str(minor))
     if DRANK[dev.disk] < DRANK["Outdated"]:
         raise DrbdError("state", -16, obj=str(minor))
-    dev.disk = "Outdated"
-    disk = node.disk(dev.backing)
-    disk.set_state_flags("Outdated")
-    disk.sync_md()
+    node.set_disk_state(dev, "Outdated")
     node.save(res)
     network.publish(node, res)
 
@@ -159,9 +154,7 @@ def outdate(node: Node, minor: int) -> None:
 def invalidate(node: Node, minor: int, remote_pid: int | None = None) -> None:
     """invalidate (this node's disk is resynced from a peer), or invalidate-remote
     toward peer `remote_pid` (its disk is resynced from ours)."""
-    res, vnr = node.by_minor(minor)
-    if res is None:
-        raise DrbdError("fail", 127, obj=str(minor))
+    res, vnr = node.device(minor)
     advance(node, res)
     dev = res.devices[vnr]
     if not dev.backing:
@@ -171,10 +164,7 @@ def invalidate(node: Node, minor: int, remote_pid: int | None = None) -> None:
         conns = [(p, c) for p, c in conns if p == remote_pid]
     if not conns:
         if remote_pid is None and res.role == "Secondary":
-            dev.disk = "Inconsistent"
-            disk = node.disk(dev.backing)
-            disk.set_state_flags("Inconsistent")
-            disk.sync_md()
+            node.set_disk_state(dev, "Inconsistent")
             node.save(res)
             network.publish(node, res)
             return

@@ -82,15 +82,6 @@ def err(text):
     sys.stderr.write(text if text.endswith("\n") else text + "\n")
 
 
-def read_ahead_sectors(record):
-    dev = os.path.basename(record.get("dev", ""))
-    try:
-        with open("/sys/block/%s/queue/read_ahead_kb" % dev) as handle:
-            return int(handle.read().strip()) * 2
-    except (OSError, ValueError):
-        return 256
-
-
 def row_of(state, record, registry):
     vg, lv, layer = (record.get("vg", ""), record.get("lv", ""), record.get("layer", ""))
     uuid = record.get("uuid", "")
@@ -101,7 +92,7 @@ def row_of(state, record, registry):
     return {
         "name": record.get("name", ""),
         "uuid": uuid,
-        "read_ahead": str(read_ahead_sectors(record)),
+        "read_ahead": str(devmapper.read_ahead_sectors(record)),
         "attr": "L--" + ("r" if ro else "w"),
         "tables_loaded": "Live",
         "suspended": "Active",
@@ -184,7 +175,7 @@ def display_info(state, record, registry):
     lines = [
         "Name:              %s" % record.get("name", ""),
         "State:             ACTIVE%s" % (" (READ-ONLY)" if ro else ""),
-        "Read Ahead:        %d" % read_ahead_sectors(record),
+        "Read Ahead:        %d" % devmapper.read_ahead_sectors(record),
         "Tables present:    LIVE",
         "Open count:        %d" % state.open_count(record, registry),
         "Event number:      %s" % (record.get("events", "0") or "0"),
