@@ -22,10 +22,13 @@ Command lines are those real `drbdadm` 9.22 generates (see `drbdadm -d`):
 Output formats, texts and exit codes follow drbdsetup (errors: `errors`): the status /
 status --json / events2 / show layouts are LINBIT/drbd-utils user/v9/drbdsetup.c's and the
 9.22 binary's format strings (9.22 has no ``open:`` key and no ``paths`` in status
---json); events2 lines as in the v9.22 golden tests (shared/samples/drbd_12*). The import path is kept lean for the frequent queries (events2 --now, status,
-role, cstate, dstate): no json/re/subprocess/enum/dataclasses/typing at import time;
-json is imported only for `show --json`. Setting ``XENHA_SIM_DRBD_MODULE=absent``
-makes every command fail like drbdsetup on a host without the module (rc 20).
+--json); events2 lines as in the v9.22 golden tests (shared/samples/drbd_12*).
+
+The import path is kept lean for the frequent queries (events2 --now, status, role,
+cstate, dstate): no json/re/subprocess/enum/dataclasses/typing at import time; json is
+imported only for `show --json`, the configuration and role changes only for the
+commands that make them. Setting ``XENHA_SIM_DRBD_MODULE=absent`` makes every command
+fail like drbdsetup on a host without the module (rc 20).
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ import os
 import sys
 import time
 
-from xenha_lab.sim.drbd import config, resync, roles
+from xenha_lab.sim.drbd import resync
 from xenha_lab.sim.drbd.advance import advance
 from xenha_lab.sim.drbd.cmdline import clean, err, minor_of, need, out, parse, to_int
 from xenha_lab.sim.drbd.errors import DrbdError
@@ -347,7 +350,7 @@ def event_objects(node, res, stats: bool) -> list[tuple[str, str, str]]:
     """(object kind, key, values) for one resource, in the kernel's dump order."""
     name = res.name
     objs = []
-    may, score = roles.promotion_score(res)
+    may, score = res.promotion_score()
     values = f"role:{res.role} suspended:{res.suspended_text()} force-io-failures:no"
     if stats:
         values += " write-ordering:flush"
@@ -633,6 +636,10 @@ def run(node: Node, cmd: str, pos, opts) -> int:
 
 
 def config_cmd(node, cmd, pos, opts) -> int:
+    # the modules that change the kernel's configuration and roles, only for these
+    # commands: the frequent queries stay cheaper
+    from xenha_lab.sim.drbd import config, roles
+
     with node:
         if cmd == "new-resource":
             need(pos, 1, "resource")

@@ -191,6 +191,26 @@ class Resource(Record):
             return True
         return any(c.epoch and c.pd[vnr].pdisk == "UpToDate" for c in self.conns.values())
 
+    def promotion_score(self) -> tuple[bool, int]:
+        """may_promote / promotion_score as DRBD 9.1+ report them (samples/drbd9_events2.txt):
+        10000 base for local UpToDate data (1 otherwise, when a peer has it), +100 per
+        UpToDate volume... approximated as 10101 for UpToDate, 10001 for Inconsistent with
+        an UpToDate peer, +1 per connected peer; may_promote when Secondary and promotable."""
+        if not self.devices:
+            return False, 0
+        score = 0
+        for vnr, dev in self.devices.items():
+            if dev.disk == "UpToDate":
+                score = max(score, 10101)
+            elif self.has_uptodate_access(vnr):
+                score = max(score, 10001)
+            else:
+                return False, 0
+        score += sum(1 for c in self.conns.values() if c.epoch)
+        if any(c.epoch and c.peer_role == "Primary" and not c.two_primaries for c in self.conns.values()):
+            return False, score
+        return self.role == "Secondary", score
+
     def helper_arg(self, vnr: int) -> str:
         """How the kernel names a volume to a device helper: DRBD 9 "<resource>/<volume>",
         8.4 "minor-<N>" (drbdadm understands both)."""

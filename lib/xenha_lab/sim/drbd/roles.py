@@ -1,6 +1,5 @@
 """Roles and disk states a command asks the simulated DRBD kernel for: primary,
-secondary, outdate, invalidate (and invalidate-remote), and the promotion score the
-kernel reports.
+secondary, outdate, invalidate (and invalidate-remote).
 
 Facts (drbd_set_role): -1 for two primaries unless allow-two-primaries, -2 without
 access to UpToDate data (a Consistent disk with an unknown peer first runs fence-peer
@@ -190,26 +189,3 @@ def invalidate(node: Node, minor: int, remote_pid: int | None = None) -> None:
         sfile.save(sess)
     advance(node, res)
 
-
-def promotion_score(res: Resource) -> tuple[bool, int]:
-    """may_promote / promotion_score as DRBD 9.1+ report them (samples/drbd9_events2.txt):
-    10000 base for local UpToDate data (1 otherwise, when a peer has it), +100 per
-    UpToDate volume... approximated as 10101 for UpToDate, 10001 for Inconsistent with
-    an UpToDate peer, +1 per connected peer; may_promote when Secondary and promotable."""
-    if not res.devices:
-        return False, 0
-    score = 0
-    ok = True
-    for vnr, dev in res.devices.items():
-        if dev.disk == "UpToDate":
-            score = max(score, 10101)
-        elif res.has_uptodate_access(vnr):
-            score = max(score, 10001)
-        else:
-            ok = False
-    if not ok:
-        return False, 0
-    score += sum(1 for c in res.conns.values() if c.epoch)
-    if any(c.epoch and c.peer_role == "Primary" and not c.two_primaries for c in res.conns.values()):
-        return False, score
-    return res.role == "Secondary", score
