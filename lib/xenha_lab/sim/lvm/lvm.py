@@ -69,8 +69,8 @@ Modules, each importing only those listed after it: this command front end (and
 (lvcreate -s, lvconvert --merge); `activation` (the engine); `snapshot` (COW data and
 merges); `mapping` (an LV as a mapped device); `runner` (the real lvm2) and `cmdline`;
 `devmapper` (the device-mapper layer, which knows nothing of LVM); `state` (per node,
-env XENHA_SIM_LVM_STATE, and the holders registry, env XENHA_SIM_HOLDERS), `metadata`
-(the VG text format), `selection` (-S).
+env XENHA_SIM_LVM_STATE; who holds a device open comes from `xenha_lab.sim.holders`),
+`metadata` (the VG text format), `selection` (-S).
 """
 
 from __future__ import annotations
