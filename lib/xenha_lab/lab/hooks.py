@@ -1,0 +1,78 @@
+"""What happens to the simulated hardware when a node loses power.
+
+The namespace lab kills every process of a node at once (its PID namespace dies), and
+everything the node kept in RAM (/run: simulated xl, DRBD and LVM state, guests' records)
+is wiped. What the simulators keep *outside* the node must be told: a node's
+advertisements on the shared DRBD "network", loop devices it activated (kernel objects
+that do not die with a namespace). Each hook gets a DeadNode, runs on the host after every
+process of the node is gone and *before* its RAM directory is wiped (so it may read
+what the node had), must be idempotent, and must not raise for a node that never used
+its simulator.
+
+A simulator adds itself by providing the function named in POWER_LOST_HOOKS; a missing
+module or function is skipped (the simulators are being reorganised).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class DeadNode:
+    name: str
+    addresses: tuple          # every IP address the node had
+    ram: str                  # host path of the node's /run, still as the node left it
+    disk: str                 # host path of the node's disk (writable layers of /etc and /var)
+    shared: str               # the lab's shared directory
+    drbd_net: str             # the DRBD simulator's shared "network" directory
+
+    def in_ram(self, path: str) -> str:
+        """Host path of `path` (a path under /run inside the node)."""
+        return os.path.join(self.ram, os.path.relpath(path, "/run"))
+
+
+def _drbd_power_lost(node: DeadNode) -> None:
+    module = _optional("xenha_lab.sim.drbd.drbd_world")
+    power_off = getattr(module, "node_power_off", None)
+    if power_off is not None:
+        power_off(node.drbd_net, node=node.name, ips=set(node.addresses))
+
+
+def _lvm_power_lost(node: DeadNode) -> None:
+    """LVs the node had active are loop devices (global kernel objects): the LVM
+    simulator detaches them from the dead node's RAM state, once it provides this."""
+    module = _optional("xenha_lab.sim.lvm.lvm_world")
+    power_off = getattr(module, "node_power_off", None)
+    if power_off is not None:
+        power_off(node.in_ram("/run/xenha-sim/lvm"), node=node.name)
+
+
+def _xen_power_lost(node: DeadNode) -> None:
+    """Guests are processes inside the node and die with it; a simulator that keeps
+    anything outside the node (a migration in flight) cleans it here."""
+    module = _optional("xenha_lab.sim.xen.hosts")
+    power_off = getattr(module, "node_power_off", None)
+    if power_off is not None:
+        power_off(node.in_ram("/run/xenha-sim/xl"), node=node.name)
+
+
+def _optional(name: str):
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError:
+        return None
+
+
+POWER_LOST_HOOKS = (("drbd", _drbd_power_lost), ("lvm", _lvm_power_lost), ("xen", _xen_power_lost))
+
+
+def power_lost(node: DeadNode, log) -> None:
+    """Run every hook; a failing hook is logged, never stops the others."""
+    for name, hook in POWER_LOST_HOOKS:
+        try:
+            hook(node)
+        except Exception as error:  # noqa: BLE001 - one simulator's bug must not block a power cut
+            log(f"power-lost hook {name} for {node.name} failed: {error!r}")
