@@ -106,7 +106,7 @@ def test_each_node_is_isolated_and_the_host_untouched(lab):
 
 
 def test_agents_get_a_clean_environment_and_the_node_tools_first(lab):
-    env = lab.check("n2", ["sh", "-c", "tr '\\0' '\\n' < /proc/$(pidof pacemaker-execd)/environ"]).stdout.split()
+    env = lab.check("n2", ["sh", "-c", "tr '\\0' '\\n' < /proc/$(pgrep -x pacemaker-execd)/environ"]).stdout.split()
     keys = {line.split("=", 1)[0] for line in env}
     allowed = {"PATH", "LANG", "LC_ALL", "HOME", "TERM", "HOSTNAME", "OCF_OUTPUT_FORMAT"}
     assert {k for k in keys if not k.startswith(("PCMK_", "HA_"))} <= allowed, keys
@@ -171,7 +171,10 @@ def test_a_power_cut_is_fenced_and_the_resource_fails_over(lab):
         sc.wait_until(f"{holder} back online after fencing",
                       lambda: set(lab.nodes) <= set((sc.cluster.status() or _Nobody()).online()), timeout=90)
         record("3 nodes: power cut -> fenced node online again", time.monotonic() - cut)
-    fenced = [e for e in lab.events() if e["node"] == holder and e["by"].startswith("fence-agent@")]
+    events = lab.events()
+    cut = [e for e in events if e["node"] == holder and e["what"] == "off" and e["by"] == "operator"]
+    assert cut and cut[-1]["hooks"] == ["drbd"]        # the DRBD simulator was told the node lost power
+    fenced = [e for e in events if e["node"] == holder and e["by"].startswith("fence-agent@")]
     assert [e["what"] for e in fenced] == ["off", "on"], fenced    # a reboot: off (already), then on
     assert fenced[0]["by"] != f"fence-agent@{holder}"              # a survivor asked
     history = lab.cluster.status().fencing

@@ -237,3 +237,16 @@ def test_paths_inside_a_node_never_escape_to_the_host(tmp_path):
     assert resolve_in_root(str(root), "/var/rel") == str(root / "run" / "Dummy-d1.state")
     assert resolve_in_root(str(root), "/../../etc/passwd") == str(root / "etc" / "passwd")
     assert resolve_in_root(str(root), "/loop/x") is None
+
+
+def test_a_lab_from_a_cluster_description(tmp_path):
+    from conftest import REPO
+    from xenha_lab.lab.namespace import NamespaceLab
+
+    lab = NamespaceLab.from_description(str(tmp_path / "lab"), str(REPO / "cluster-config/examples/howto.toml"))
+    assert lab.nodes == ["mk1", "mk2"] and lab.spec.cluster_name == "howto"
+    assert [n.extra_addresses for n in lab.spec.nodes] == [("10.0.0.1/24",), ("10.0.0.2/24",)]
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[cluster]\nname = "x"\n')
+    with pytest.raises(LabError, match=str(bad)):
+        NamespaceLab.from_description(str(tmp_path / "lab"), str(bad))

@@ -34,29 +34,37 @@ class DeadNode:
         return os.path.join(self.ram, os.path.relpath(path, "/run"))
 
 
-def _drbd_power_lost(node: DeadNode) -> None:
-    module = _optional("xenha_lab.sim.drbd.drbd_world")
-    power_off = getattr(module, "node_power_off", None)
-    if power_off is not None:
-        power_off(node.drbd_net, node=node.name, ips=set(node.addresses))
+def _drbd_power_lost(node: DeadNode) -> bool:
+    """The node's advertisements leave the shared DRBD "network" (its peers see it gone)."""
+    power_off = _function("xenha_lab.sim.drbd.drbd_world", "node_power_off")
+    if power_off is None:
+        return False
+    power_off(node.drbd_net, node=node.name, ips=set(node.addresses))
+    return True
 
 
-def _lvm_power_lost(node: DeadNode) -> None:
+def _lvm_power_lost(node: DeadNode) -> bool:
     """LVs the node had active are loop devices (global kernel objects): the LVM
-    simulator detaches them from the dead node's RAM state, once it provides this."""
-    module = _optional("xenha_lab.sim.lvm.lvm_world")
-    power_off = getattr(module, "node_power_off", None)
-    if power_off is not None:
-        power_off(node.in_ram("/run/xenha-sim/lvm"), node=node.name)
+    simulator detaches them, reading the dead node's RAM state, once it provides this."""
+    power_off = _function("xenha_lab.sim.lvm.lvm_world", "node_power_off")
+    if power_off is None:
+        return False
+    power_off(node.in_ram("/run/xenha-sim/lvm"), node=node.name)
+    return True
 
 
-def _xen_power_lost(node: DeadNode) -> None:
+def _xen_power_lost(node: DeadNode) -> bool:
     """Guests are processes inside the node and die with it; a simulator that keeps
     anything outside the node (a migration in flight) cleans it here."""
-    module = _optional("xenha_lab.sim.xen.hosts")
-    power_off = getattr(module, "node_power_off", None)
-    if power_off is not None:
-        power_off(node.in_ram("/run/xenha-sim/xl"), node=node.name)
+    power_off = _function("xenha_lab.sim.xen.hosts", "node_power_off")
+    if power_off is None:
+        return False
+    power_off(node.in_ram("/run/xenha-sim/xl"), node=node.name)
+    return True
+
+
+def _function(module: str, name: str):
+    return getattr(_optional(module), name, None)
 
 
 def _optional(name: str):
@@ -69,10 +77,14 @@ def _optional(name: str):
 POWER_LOST_HOOKS = (("drbd", _drbd_power_lost), ("lvm", _lvm_power_lost), ("xen", _xen_power_lost))
 
 
-def power_lost(node: DeadNode, log) -> None:
-    """Run every hook; a failing hook is logged, never stops the others."""
+def power_lost(node: DeadNode, log) -> list[str]:
+    """Run every hook; the names of those that applied. A failing hook is logged, never
+    stops the others."""
+    applied = []
     for name, hook in POWER_LOST_HOOKS:
         try:
-            hook(node)
+            if hook(node):
+                applied.append(name)
         except Exception as error:  # noqa: BLE001 - one simulator's bug must not block a power cut
             log(f"power-lost hook {name} for {node.name} failed: {error!r}")
+    return applied

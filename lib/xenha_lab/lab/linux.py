@@ -185,6 +185,7 @@ def mounts_mentioning(text: str, pid: int | str = "self") -> list[str]:
         with open(f"/proc/{pid}/mountinfo", encoding="utf-8", errors="replace") as handle:
             return [line.rstrip("\n") for line in handle if text in line]
     except OSError as error:
-        if error.errno in (errno.ENOENT, errno.ESRCH, errno.EACCES):
+        # a process ending meanwhile: gone (ENOENT, ESRCH) or a zombie without mounts (EINVAL)
+        if error.errno in (errno.ENOENT, errno.ESRCH, errno.EACCES, errno.EINVAL):
             return []
         raise

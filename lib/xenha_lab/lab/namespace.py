@@ -218,9 +218,9 @@ class NamespaceLab(NodeBackend):
                 status = self.status()
             except LabError:
                 status = None
-            if status:
-                failed = [n["name"] for n in status["nodes"] if n["phase"] == "failed" or n["power"] != "on"]
-                if failed and all(n["phase"] != "booting" for n in status["nodes"]):
+            if status and status.get("ready"):
+                failed = [n["name"] for n in status["nodes"] if n["phase"] in ("failed", "off")]
+                if failed:
                     raise LabError(f"nodes {', '.join(failed)} did not boot (see {self.lay.node(failed[0])}"
                                    "/console.log)")
                 if all(n["booted"] for n in status["nodes"]):
@@ -266,9 +266,23 @@ class NamespaceLab(NodeBackend):
         for device, _backing in linux.loop_devices_under(self.lay.dir):
             subprocess.run(["losetup", "-d", device], capture_output=True, timeout=10)
         self._inits.clear()
+        logs = os.environ.get("XENHA_LAB_LOGS")
+        if logs and os.path.exists(self.lay.spec_file):
+            self.save_logs(os.path.join(logs, os.path.basename(self.lay.dir) + time.strftime("-%H%M%S")))
         if not keep_files and os.path.exists(self.lay.dir):
             shutil.rmtree(self.lay.dir)
         return {"down": time.monotonic() - started}
+
+    def save_logs(self, target: str) -> None:
+        """Copy the lab's logs (supervisor, node consoles, corosync and pacemaker) to `target`."""
+        os.makedirs(target, exist_ok=True)
+        if os.path.exists(self.lay.log):
+            shutil.copy2(self.lay.log, target)
+        for node in self.nodes:
+            for source in (self.lay.console(node), self.lay.disk(node, "var", "log", "pacemaker", "pacemaker.log"),
+                           self.lay.disk(node, "var", "log", "corosync", "corosync.log")):
+                if os.path.exists(source):
+                    shutil.copy2(source, os.path.join(target, f"{node}-{os.path.basename(source)}"))
 
     # --- inside a node ---------------------------------------------------------------------------------------------
     def init_of(self, node: str) -> linux.ProcessId:

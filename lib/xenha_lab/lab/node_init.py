@@ -204,7 +204,9 @@ class Init:
             if not self.wait_exit(pacemakerd, budget):
                 log("pacemakerd did not stop in time: killed")
         if self.alive(corosync):
-            self.call(["corosync-cfgtool", "-H", "--force"], timeout=10.0)
+            # corosync-cfgtool cannot reach a corosync that is still starting: then SIGTERM
+            if self.call(["corosync-cfgtool", "-H", "--force"], timeout=5.0) != 0 and self.alive(corosync):
+                os.kill(corosync, signal.SIGTERM)
             if not self.wait_exit(corosync, 10.0):
                 log("corosync did not stop in time: killed")
         os.kill(-1, signal.SIGKILL)         # everything left in the node (PID 1 is spared)

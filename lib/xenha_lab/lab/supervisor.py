@@ -107,6 +107,7 @@ class Supervisor:
         self.expires = self.started + self.spec.lifetime_s
         self.done: asyncio.Event | None = None
         self.stopping = False
+        self.ready = False              # every node has been powered on once (or failed to)
         self.me = linux.identify(os.getpid(), supervisor_marker(self.lay.dir))
         self.hub: str | None = None
 
@@ -134,7 +135,7 @@ class Supervisor:
                           "power": node.power, "phase": self.node_phase(node), "booted": self.node_phase(node) == "up",
                           "link": node.link, "segment": node.segment, "boots": node.boots,
                           "init": node.init.to_json() if node.init else None, "netns": node.netns})
-        return {"ok": True, "dir": self.lay.dir, "pid": os.getpid(), "hub_netns": self.hub,
+        return {"ok": True, "dir": self.lay.dir, "pid": os.getpid(), "hub_netns": self.hub, "ready": self.ready,
                 "started": self.started, "expires": self.expires, "stopping": self.stopping,
                 "nodes": nodes, "events": self.events}
 
@@ -295,9 +296,9 @@ class Supervisor:
                                       a.split("/")[0] for a in node.spec.extra_addresses]),
                                   ram=self.lay.ram(node.name), disk=self.lay.disk(node.name),
                                   shared=self.lay.shared, drbd_net=self.lay.drbd_net)
-            hooks.power_lost(dead, log)
+            applied = hooks.power_lost(dead, log)
             self.wipe_ram(node)
-            self.event("off", node.name, by=by)
+            self.event("off", node.name, by=by, hooks=applied)
             self.write_state()
 
     async def reboot(self, node: Node, by: str) -> None:
@@ -310,12 +311,21 @@ class Supervisor:
         async with node.lock:
             if node.power == "off":
                 return
+            started = time.monotonic()
             if node.init is not None and linux.signal_checked(node.init, signal.SIGTERM):
-                deadline = time.monotonic() + timeout
+                deadline = started + timeout
+                ticks = 0
                 while node.wrapper.poll() is None and time.monotonic() < deadline:
-                    await asyncio.sleep(0.05)
+                    await asyncio.sleep(0.1)
+                    ticks += 1
+                    if ticks % 5 == 0:
+                        # again: an init still starting Python has no signal mask yet, and
+                        # PID 1 ignores a signal it does not handle
+                        linux.signal_checked(node.init, signal.SIGTERM)
                 if node.wrapper.poll() is None:
                     log(f"{node.name} did not shut down in {timeout:.0f} s: power cut")
+                else:
+                    log(f"{node.name} shut down in {time.monotonic() - started:.1f} s")
         await self.power_off(node, by="shutdown")
 
     # --- requests ---------------------------------------------------------------------------------------------------
@@ -456,6 +466,7 @@ class Supervisor:
             await asyncio.gather(*(self.power_on(node, "lab") for node in self.nodes.values()))
         except CommandFailed as error:
             log(str(error))
+        self.ready = True
         self.write_state()
         await self.done.wait()
         control.close()
