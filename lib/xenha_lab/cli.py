@@ -248,8 +248,11 @@ def partition(directory, nodes):
     groups.append(current)
     if any(not group for group in groups):
         raise click.ClickException("empty group of nodes")
-    _attach(directory).partition(*groups)
-    click.echo("lab: partitioned: " + " | ".join(" ".join(g) for g in groups) + " | the others")
+    backend = _attach(directory)
+    backend.partition(*groups)
+    named = {node for group in groups for node in group}
+    others = [node for node in backend.nodes if node not in named]
+    click.echo("lab: partitioned: " + " | ".join(" ".join(g) for g in groups + ([others] if others else [])))
 
 
 @lab.command()

@@ -128,6 +128,18 @@ def test_the_fence_agent_reaches_the_power_switch_from_a_node(lab):
     assert lab.check("n1", ["stonith_admin", "--list", "n3"]).stdout.count("lab-fence") == 1
 
 
+def test_pcs_checks_stonith_devices_against_the_fence_agent(lab):
+    lab.check("n1", ["sh", "-c", "cibadmin --empty > /tmp/cib.xml"])
+    created = lab.run("n1", ["pcs", "-f", "/tmp/cib.xml", "stonith", "create", "pdu", "fence_xenha_lab",
+                             "pcmk_host_list=n1 n2", "op", "monitor", "interval=30s"])
+    assert created.ok, created.describe()
+    assert 'type="fence_xenha_lab"' in lab.read_file("n1", "/tmp/cib.xml").decode()
+    wrong = lab.run("n1", ["pcs", "-f", "/tmp/cib.xml", "stonith", "create", "pdu2", "fence_xenha_lab", "colour=red"])
+    assert wrong.returncode != 0 and "colour" in wrong.stderr
+    described = lab.check("n2", ["pcs", "stonith", "describe", "fence_xenha_lab"]).stdout
+    assert "switch_socket" in described and "plug" in described
+
+
 def test_pcs_resource_move_is_a_live_migration(lab):
     holder = started_d1(lab)
     target = next(n for n in lab.nodes if n != holder)

@@ -8,6 +8,7 @@ every node starts from (corosync.conf, /etc/hosts, the pre-seeded CIB).
     DIR/switch/switch.sock    the power switch; /run/xenha-lab/switch in every node
     DIR/shared/               lab-wide shared directory; /run/xenha-lab/shared in every node
     DIR/shared/drbd-net       the DRBD simulator's "network"; /run/xenha-sim/drbd-net
+    DIR/sbin/                 fence_xenha_lab: a layer over every node's /usr/sbin
     DIR/config/               corosync.conf, hosts, cib.xml as generated
     DIR/nodes/N/ram/          the node's /run (its RAM: wiped when it loses power)
     DIR/nodes/N/disk/         the node's disk: writable layers over /etc and /var
@@ -33,7 +34,7 @@ import tempfile
 from dataclasses import asdict, dataclass
 
 from xenha_lab.lab.backend import LabError
-from xenha_lab.paths import DEFAULT_PATH
+from xenha_lab.paths import DEFAULT_PATH, default_simbindir
 
 DEFAULT_DIR = "/run/xenha-lab"
 NETWORK = ipaddress.ip_network("10.213.0.0/24")
@@ -43,7 +44,7 @@ CLUSTER_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
 MAX_NODES = 8
 FENCE_AGENT = "fence_xenha_lab"
 FENCE_DEVICE = "lab-fence"
-FENCE_BINDIR = "/usr/sbin"                # where pacemaker-fenced looks for fence_* agents
+FENCE_BINDIR = "/usr/sbin"                # where pacemaker-fenced looks for fence_* agents (in a node)
 
 # inside every node
 NODE_LAB = "/run/xenha-lab"
@@ -90,6 +91,7 @@ class LabSpec:
     lifetime_s: float = 4 * 3600.0        # the supervisor (and its power switch) ends by itself
     priority_fencing_delay: str = "5s"    # 2-node clusters only
     simbindir: str | None = None          # simulated tools linked into every node's tool dir
+    fence_agent: str | None = None        # the installed fence_xenha_lab, shown in the nodes' /usr/sbin
     services: tuple = ()                  # argv lists a node starts at boot, before corosync
     description: str | None = None        # the cluster description the lab was made from
 
@@ -115,7 +117,7 @@ class LabSpec:
         return cls(directory=data["directory"], cluster_name=data["cluster_name"], nodes=nodes,
                    token_ms=int(data["token_ms"]), lifetime_s=float(data["lifetime_s"]),
                    priority_fencing_delay=data.get("priority_fencing_delay", "5s"),
-                   simbindir=data.get("simbindir"),
+                   simbindir=data.get("simbindir"), fence_agent=data.get("fence_agent"),
                    services=tuple(tuple(s) for s in data.get("services", ())),
                    description=data.get("description"))
 
@@ -159,6 +161,11 @@ def make_spec(directory: str, names, cluster_name: str = "xenha-lab", extra_addr
     return LabSpec(directory=directory, cluster_name=cluster_name, nodes=nodes, **options)
 
 
+def default_fence_agent() -> str:
+    """Where `make install-lab` put fence_xenha_lab: LABLIBDIR/sbin, next to the sim-bin."""
+    return os.path.join(os.path.dirname(default_simbindir().rstrip("/")), "sbin", FENCE_AGENT)
+
+
 class Layout:
     """Host-side paths of a lab directory."""
 
@@ -174,6 +181,7 @@ class Layout:
     switch_dir = property(lambda self: self.path("switch"))
     switch = property(lambda self: self.path("switch", "switch.sock"))
     shared = property(lambda self: self.path("shared"))
+    sbin = property(lambda self: self.path("sbin"))
     drbd_net = property(lambda self: self.path("shared", "drbd-net"))
     config = property(lambda self: self.path("config"))
     log = property(lambda self: self.path("supervisor.log"))
@@ -303,8 +311,11 @@ def create(spec: LabSpec) -> Layout:
     """Write a fresh lab directory for `spec` (the directory must not exist)."""
     lay = Layout(spec.directory)
     os.makedirs(lay.dir, mode=0o700)
-    for directory in (lay.switch_dir, lay.shared, lay.drbd_net, lay.config):
+    for directory in (lay.switch_dir, lay.shared, lay.drbd_net, lay.config, lay.sbin):
         os.makedirs(directory, exist_ok=True)
+    if spec.fence_agent:
+        shutil.copyfile(spec.fence_agent, os.path.join(lay.sbin, FENCE_AGENT))
+        os.chmod(os.path.join(lay.sbin, FENCE_AGENT), 0o755)
     write_atomic(lay.spec_file, json.dumps(spec.to_json(), indent=2) + "\n")
     conf, hosts = corosync_conf(spec), hosts_file(spec)
     write_atomic(lay.path("config", "corosync.conf"), conf)

@@ -37,7 +37,7 @@ HOST_TOOLS = ("setpriv", "unshare", "nsenter", "ip", "losetup", "corosync", "cor
 CONTROL_TIMEOUT = 60.0
 
 
-def missing_prerequisites() -> list[str]:
+def missing_prerequisites(fence_agent: str | None = None) -> list[str]:
     """What this machine lacks to run a namespace lab (empty when it can)."""
     problems = []
     if os.geteuid() != 0:
@@ -45,7 +45,7 @@ def missing_prerequisites() -> list[str]:
     for tool in HOST_TOOLS:
         if shutil.which(tool, path=DEFAULT_PATH) is None:
             problems.append(f"{tool} is not installed")
-    agent = os.path.join(L.FENCE_BINDIR, L.FENCE_AGENT)
+    agent = fence_agent or L.default_fence_agent()
     if not os.access(agent, os.X_OK):
         problems.append(f"{agent} is not installed (make install-lab)")
     if not problems:
@@ -108,6 +108,7 @@ class NamespaceLab(NodeBackend):
         names = [f"n{i}" for i in range(1, nodes + 1)] if isinstance(nodes, int) else list(nodes)
         if "simbindir" not in options and os.path.isdir(default_simbindir()):
             options["simbindir"] = default_simbindir()      # the installed lab's simulated tools
+        options.setdefault("fence_agent", L.default_fence_agent())
         return cls(L.make_spec(directory, names, cluster_name, **options))
 
     @classmethod
@@ -176,7 +177,7 @@ class NamespaceLab(NodeBackend):
         boots every node), wait until every node is online in the cluster, enable fencing.
         Returns seconds from the start: {"cleanup", "booted", "online", "ready"}."""
         say = progress or (lambda message: None)
-        problems = missing_prerequisites()
+        problems = missing_prerequisites(self.spec.fence_agent)
         if problems:
             raise LabError("; ".join(problems))
         started = time.monotonic()

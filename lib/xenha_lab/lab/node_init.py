@@ -13,6 +13,7 @@ The node's file system (everything private is gone with its mount namespace):
     /run        the node's RAM directory (DIR/nodes/N/ram), emptied at every power loss
     /dev        the host's devices, with a writable layer of its own (device-mapper and
                 /dev/VG links of one node are not seen by another), its own /dev/pts, /dev/shm
+    /usr/sbin   the host's, read-only, with the lab's fence agent over it (fenced looks there)
     /etc, /var  the host's, with the node's disk as a writable layer (DIR/nodes/N/disk):
                 corosync.conf, hosts, hostname, /etc/lvm, the CIB, /var/lib/xenha-sim
     /tmp, /root empty tmpfs
@@ -58,7 +59,7 @@ def setup_filesystem(lay: L.Layout, name: str) -> None:
     fds = {}
     for key, path in {"ram": lay.ram(name), "etc": lay.disk(name, "etc"), "etc.work": lay.disk(name, "etc.work"),
                       "var": lay.disk(name, "var"), "var.work": lay.disk(name, "var.work"),
-                      "tools": lay.tools(name), "switch": lay.switch_dir, "shared": lay.shared,
+                      "tools": lay.tools(name), "switch": lay.switch_dir, "shared": lay.shared, "sbin": lay.sbin,
                       "drbd-net": lay.drbd_net}.items():
         fds[key] = os.open(path, os.O_PATH | os.O_DIRECTORY)
     fd = lambda key: f"/proc/self/fd/{fds[key]}"  # noqa: E731 - a path naming an open directory
@@ -66,6 +67,8 @@ def setup_filesystem(lay: L.Layout, name: str) -> None:
     mount("none", "/", None, MS_REC | MS_PRIVATE)
     mount("node-etc", "/etc", "overlay", 0, f"lowerdir=/etc,upperdir={fd('etc')},workdir={fd('etc.work')}")
     mount("node-var", "/var", "overlay", 0, f"lowerdir=/var,upperdir={fd('var')},workdir={fd('var.work')}")
+    # read-only: the lab's fence agent over the host's /usr/sbin
+    mount("node-sbin", "/usr/sbin", "overlay", 0, f"lowerdir={fd('sbin')}:/usr/sbin")
     mount(fd("ram"), "/run", None, MS_BIND)
     hacluster = L._ids("hacluster", "haclient")
     for path, mode, owner in (("/run/lock", 0o1777, None), ("/run/crm", 0o750, hacluster),
