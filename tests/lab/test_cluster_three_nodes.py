@@ -28,6 +28,8 @@ def host_file_digest(path: str) -> str | None:
         return None
 
 
+# a boot service, as the simulated kernels will be (started before corosync, gone with the power)
+SERVICE = ("sh", "-c", "echo $$ > /run/boot-service && exec sleep 100000")
 HOST_FILES = ("/etc/hosts", "/etc/corosync/corosync.conf", "/etc/hostname", "/var/lib/pacemaker/cib/cib.xml")
 
 
@@ -37,7 +39,7 @@ def lab(traces_of):  # noqa: F811 - the fixture imported above
     from xenha_lab.lab.namespace import NamespaceLab
 
     before = {path: host_file_digest(path) for path in HOST_FILES}
-    backend = NamespaceLab.create(lab_dir("three"), 3, lifetime_s=900)
+    backend = NamespaceLab.create(lab_dir("three"), 3, lifetime_s=900, services=(SERVICE,))
     traces = traces_of(backend.lay.dir)
     try:
         timings = backend.up(timeout=120)
@@ -86,7 +88,9 @@ def test_each_node_is_isolated_and_the_host_untouched(lab):
         init = lab.check(node, ["cat", "/proc/1/cmdline"]).stdout
         assert "xenha_lab.lab.node_init" in init         # the node's own PID namespace
         daemons = lab.check(node, ["ps", "-eo", "comm="]).stdout.split()
-        assert {"corosync", "pacemakerd", "pacemaker-execd"} <= set(daemons) and len(daemons) < 40
+        assert {"corosync", "pacemakerd", "pacemaker-execd", "sleep"} <= set(daemons) and len(daemons) < 40
+        service = lab.read_file(node, "/run/boot-service").decode().strip()
+        assert lab.check(node, ["cat", f"/proc/{service}/comm"]).stdout.strip() == "sleep"
     # RAM, /dev/shm and /tmp are each node's own; the DRBD network directory is shared
     lab.check("n1", ["sh", "-c", "echo n1 > /run/mark && touch /dev/shm/mark /tmp/mark /run/xenha-sim/drbd-net/mark"])
     assert lab.read_file("n1", "/run/mark") == b"n1\n"
@@ -175,6 +179,7 @@ def test_standby_drains_by_migration_and_unstandby_brings_nothing_back(lab):
 
 def test_a_power_cut_is_fenced_and_the_resource_fails_over(lab):
     holder = started_d1(lab)
+    lab.check(holder, ["sh", "-c", "echo ram > /run/ram-mark && echo disk > /var/lib/xenha-sim/disk-mark"])
     with Scenario(lab, "power cut", [ONE_D1]) as sc:
         cut = time.monotonic()
         sc.power("off", holder)
@@ -192,6 +197,9 @@ def test_a_power_cut_is_fenced_and_the_resource_fails_over(lab):
     history = lab.cluster.status().fencing
     assert any(e["target"] == holder and e["status"] == "success" and e["action"] == "reboot" for e in history)
     assert ONE_D1.active_on(lab) == [new]
+    # the rebooted node lost its RAM, kept its disk, and started its boot service again
+    assert not lab.exists(holder, "/run/ram-mark") and lab.read_file(holder, "/var/lib/xenha-sim/disk-mark") == b"disk\n"
+    assert lab.exists(holder, "/run/boot-service")
 
 
 class _Nobody:

@@ -93,10 +93,13 @@ class Cluster:
     def __init__(self, lab: NodeBackend):
         self.lab = lab
 
-    def any_node(self, prefer: str | None = None) -> str:
+    def any_node(self, node: str | None = None) -> str:
+        """`node` if it is up (LabError if not); without one, the first node that is up."""
         up = self.lab.powered()
-        if prefer in up:
-            return prefer
+        if node is not None:
+            if node not in up:
+                raise LabError(f"{node} is not up")
+            return node
         if not up:
             raise LabError("no node is up")
         return up[0]
@@ -106,7 +109,8 @@ class Cluster:
         return self.lab.check(target, argv, timeout=timeout) if check else self.lab.run(target, argv, timeout=timeout)
 
     def status(self, node: str | None = None, timeout: float = 15.0) -> ClusterStatus | None:
-        """crm_mon's XML from `node` (or any node that is up); None if it cannot answer."""
+        """crm_mon's XML from `node` (or, without one, any node that is up); None if it
+        cannot answer."""
         try:
             target = self.any_node(node)
         except LabError:

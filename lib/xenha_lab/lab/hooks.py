@@ -1,4 +1,4 @@
-"""What happens to the simulated hardware when a node loses power.
+"""What happens to the simulated hardware when a node loses power, or the network changes.
 
 The namespace lab kills every process of a node at once (its PID namespace dies), and
 everything the node kept in RAM (/run: simulated xl, DRBD and LVM state, guests' records)
@@ -9,8 +9,14 @@ process of the node is gone and *before* its RAM directory is wiped (so it may r
 what the node had), must be idempotent, and must not raise for a node that never used
 its simulator.
 
-A simulator adds itself by providing the function named in POWER_LOST_HOOKS; a missing
-module or function is skipped (the simulators are being reorganised).
+A simulator adds itself by providing the function named in POWER_LOST_HOOKS or
+NETWORK_HOOKS; a missing module or function is skipped (the simulators are being
+reorganised), and the supervisor records which hooks applied in its events.
+
+Network changes (partition, a cut or restored link, heal) reach a simulator that keeps
+its own "network" (the DRBD simulator's shared directory) as the set of address pairs that
+can no longer reach each other, so that replication stops when corosync loses the peer and
+resumes after `lab heal`.
 """
 
 from __future__ import annotations
@@ -74,6 +80,16 @@ def _optional(name: str):
         return None
 
 
+def _drbd_network_changed(drbd_net: str, blocked: set) -> bool:
+    changed = _function("xenha_lab.sim.drbd.drbd_world", "lab_network_changed")
+    if changed is None:
+        return False
+    changed(drbd_net, blocked)
+    return True
+
+
+NETWORK_HOOKS = (("drbd", _drbd_network_changed),)
+
 POWER_LOST_HOOKS = (("drbd", _drbd_power_lost), ("lvm", _lvm_power_lost), ("xen", _xen_power_lost))
 
 
@@ -87,4 +103,30 @@ def power_lost(node: DeadNode, log) -> list[str]:
                 applied.append(name)
         except Exception as error:  # noqa: BLE001 - one simulator's bug must not block a power cut
             log(f"power-lost hook {name} for {node.name} failed: {error!r}")
+    return applied
+
+
+def blocked_pairs(addresses: dict, links: dict, segments: dict) -> set:
+    """{(ip_a, ip_b)} (sorted pairs) of the addresses of nodes that cannot reach each
+    other: a node whose link is cut reaches nobody; nodes on different segments do not
+    reach each other. `addresses` node -> ips, `links` node -> "up"|"cut", `segments`
+    node -> int."""
+    blocked = set()
+    names = sorted(addresses)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            if links[a] == "up" and links[b] == "up" and segments[a] == segments[b]:
+                continue
+            blocked |= {tuple(sorted((x, y))) for x in addresses[a] for y in addresses[b]}
+    return blocked
+
+
+def network_changed(drbd_net: str, blocked: set, log) -> list[str]:
+    applied = []
+    for name, hook in NETWORK_HOOKS:
+        try:
+            if hook(drbd_net, blocked):
+                applied.append(name)
+        except Exception as error:  # noqa: BLE001 - a simulator's bug must not break the lab network
+            log(f"network hook {name} failed: {error!r}")
     return applied

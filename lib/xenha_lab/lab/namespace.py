@@ -163,12 +163,18 @@ class NamespaceLab(NodeBackend):
         return answer
 
     def supervisor_process(self) -> linux.ProcessId | None:
-        state = self.lay.read_state()
-        recorded = linux.ProcessId.from_json(state.get("supervisor") or {})
-        if recorded and linux.is_alive(recorded):
-            return recorded
-        if self._supervisor is not None and self._supervisor.poll() is None:
-            return linux.identify(self._supervisor.pid, supervisor_marker(self.lay.dir))
+        """The lab's supervisor if it runs: as recorded when it was started (by whichever
+        process started it) or by itself."""
+        records = [self.lay.read_state().get("supervisor")]
+        try:
+            with open(self.lay.path("supervisor.json"), encoding="utf-8") as handle:
+                records.append(json.load(handle))
+        except (OSError, ValueError):
+            pass
+        for record in records:
+            recorded = linux.ProcessId.from_json(record or {})
+            if recorded and linux.is_alive(recorded):
+                return recorded
         return None
 
     # --- up and down ------------------------------------------------------------------------------------------------
@@ -209,6 +215,14 @@ class NamespaceLab(NodeBackend):
             self._supervisor = subprocess.Popen(supervisor_argv(self.lay.dir), stdin=subprocess.DEVNULL, stdout=log,
                                                 stderr=subprocess.STDOUT, start_new_session=True,
                                                 env={"PATH": DEFAULT_PATH, "LANG": "C.UTF-8"})
+        # recorded at once (pid, start time, command line), for a `lab down` from another process
+        deadline = time.monotonic() + 5.0
+        while time.monotonic() < deadline and self._supervisor.poll() is None:
+            found = linux.identify(self._supervisor.pid, supervisor_marker(self.lay.dir))
+            if found:
+                L.write_atomic(self.lay.path("supervisor.json"), json.dumps(found.to_json()) + "\n")
+                return
+            time.sleep(0.01)
 
     def _wait_booted(self, deadline: float) -> None:
         while True:

@@ -95,6 +95,10 @@ class Node:
     def veth(self) -> str:
         return f"vn{self.spec.nodeid}"
 
+    @property
+    def addresses(self) -> tuple:
+        return (self.spec.address, *[a.split("/")[0] for a in self.spec.extra_addresses])
+
 
 class Supervisor:
     def __init__(self, directory: str):
@@ -169,13 +173,19 @@ class Supervisor:
         batch.append("link set eth0 up")
         run(["nsenter", f"--net=/proc/{node.init.pid}/ns/net", "ip", "-batch", "-"], input="\n".join(batch) + "\n")
 
-    def apply_links(self) -> None:
+    def apply_links(self) -> list[str]:
+        """Put every powered node's veth on its segment's bridge, up or down; tell the
+        simulators (the names of the hooks that applied)."""
         for node in self.nodes.values():
             if node.power != "on":
                 continue
             bridge = self.ensure_bridge(node.segment)
             run(["ip", "link", "set", node.veth, "master", bridge])
             run(["ip", "link", "set", node.veth, "up" if node.link == "up" else "down"])
+        blocked = hooks.blocked_pairs({n.name: n.addresses for n in self.nodes.values()},
+                                      {n.name: n.link for n in self.nodes.values()},
+                                      {n.name: n.segment for n in self.nodes.values()})
+        return hooks.network_changed(self.lay.drbd_net, blocked, log)
 
     def partition(self, groups) -> None:
         seen = set()
@@ -191,19 +201,19 @@ class Supervisor:
         for index, group in enumerate(groups, start=1):
             for name in group:
                 self.nodes[name].segment = index
-        self.apply_links()
-        self.event("partition", by="operator", groups=[list(g) for g in groups])
+        applied = self.apply_links()
+        self.event("partition", by="operator", groups=[list(g) for g in groups], hooks=applied)
 
     def set_link(self, name: str, state: str) -> None:
         self.node_named(name).link = state
-        self.apply_links()
-        self.event("cut" if state == "cut" else "restore", name, by="operator")
+        applied = self.apply_links()
+        self.event("cut" if state == "cut" else "restore", name, by="operator", hooks=applied)
 
     def heal(self) -> None:
         for node in self.nodes.values():
             node.segment, node.link = 0, "up"
-        self.apply_links()
-        self.event("heal", by="operator")
+        applied = self.apply_links()
+        self.event("heal", by="operator", hooks=applied)
 
     # --- power ----------------------------------------------------------------------------------------------------
     def node_named(self, name: str) -> Node:
@@ -292,8 +302,7 @@ class Supervisor:
                 self.event("off", node.name, by=by, already=True)
                 return
             await self._kill(node)
-            dead = hooks.DeadNode(name=node.name, addresses=(node.spec.address, *[
-                                      a.split("/")[0] for a in node.spec.extra_addresses]),
+            dead = hooks.DeadNode(name=node.name, addresses=node.addresses,
                                   ram=self.lay.ram(node.name), disk=self.lay.disk(node.name),
                                   shared=self.lay.shared, drbd_net=self.lay.drbd_net)
             applied = hooks.power_lost(dead, log)
