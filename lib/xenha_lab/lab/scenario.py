@@ -114,6 +114,10 @@ class Scenario:
         self.stop()
         if kind is None:
             self.assert_invariants()
+        elif self.violations and isinstance(value, Exception):
+            first = self.violations[0]
+            value.add_note(f"{self.name}: an invariant broke first, at {first.time:.2f}s: "
+                           f"{'; '.join(first.violations)}")
 
     def start(self) -> None:
         self._t0 = time.monotonic()

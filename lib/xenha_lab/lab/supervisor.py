@@ -164,6 +164,9 @@ class Supervisor:
         """Plug a freshly booted node into its segment: a veth pair, eth0 inside the node."""
         assert node.init is not None
         bridge = self.ensure_bridge(node.segment)
+        # the previous boot's pair goes with its network namespace, which the kernel frees
+        # asynchronously: make sure it is gone
+        subprocess.run(["ip", "link", "del", node.veth], capture_output=True, timeout=10, env=CLEAN_ENV)
         run(["ip", "link", "add", node.veth, "type", "veth", "peer", "name", "eth0", "netns", str(node.init.pid)])
         run(["ip", "link", "set", node.veth, "master", bridge])
         if node.link == "up":
@@ -478,6 +481,7 @@ class Supervisor:
         self.ready = True
         self.write_state()
         await self.done.wait()
+        await asyncio.sleep(0.2)            # the answer to a shutdown request goes out first
         control.close()
         switch.close()
         for path in (self.lay.control, self.lay.switch):
