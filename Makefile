@@ -11,6 +11,9 @@ PROVIDER_DIR = $(OCF_ROOT)/resource.d/xenha
 # development tooling (simulators, lab, demo, bench): `make install-lab`, never on an agent's path
 LABLIBDIR ?= $(PREFIX)/lib/xenha-lab
 SIMBINDIR = $(LABLIBDIR)/sim-bin
+# the lab's fence agent; the lab shows it in its nodes' /usr/sbin (where pacemaker-fenced
+# looks for fence_* agents), never in the host's
+LABSBINDIR = $(LABLIBDIR)/sbin
 
 AGENTS    = xen-domain lvm-volume drbd-resource
 # simulated tool name : module providing main()
@@ -61,7 +64,8 @@ install:
 
 # Development tooling, apart from the product: the simulators (with their tools in
 # sim-bin, never on PATH unless a test or the lab puts them there), the harness, the
-# demo and the bench. Needs the product installed with the same PREFIX.
+# lab (and its fence agent), the demo and the bench. Needs the product
+# installed with the same PREFIX.
 install-lab:
 	install -d $(DESTDIR)$(LABLIBDIR) $(DESTDIR)$(SIMBINDIR)
 	rm -rf $(DESTDIR)$(LABLIBDIR)/xenha_lab
@@ -73,6 +77,10 @@ install-lab:
 			-e "s|@TOOL@|$$tool|g" -e "s|@MODULE@|$$module|g" bin/sim-tool.in \
 			> $(DESTDIR)$(SIMBINDIR)/$$tool; \
 		chmod 0755 $(DESTDIR)$(SIMBINDIR)/$$tool; done
+	install -d $(DESTDIR)$(LABSBINDIR)
+	sed -e 's|@PYTHON@|$(PYTHON)|g' -e 's|@LABLIBDIR@|$(LABLIBDIR)|g' \
+		bin/fence_xenha_lab.in > $(DESTDIR)$(LABSBINDIR)/fence_xenha_lab
+	chmod 0755 $(DESTDIR)$(LABSBINDIR)/fence_xenha_lab
 
 # A complete install tree under build/stage, to look at; demo, test and bench each
 # install into a tree of their own (scripts/run-staged) and see it at the real paths.

@@ -1,5 +1,5 @@
 """The lab's commands, added to the `xenha` command when the lab is installed
-(`make install-lab`): `xenha demo` (and, later, `xenha lab ...`).
+(`make install-lab`): `xenha demo` and `xenha lab ...`.
 
 Kept light: the `xenha` launcher (bin/xenha.in) imports this module at start-up when
 the lab is installed, so everything heavy is imported inside the commands.
@@ -67,6 +67,203 @@ def demo():
         sys.exit(1)
 
 
+# --- xenha lab -----------------------------------------------------------------------------------------------------
+
+DURATION_UNITS = {"s": 1, "m": 60, "h": 3600}
+
+
+def _duration(text: str) -> float:
+    """Seconds from 90, 90s, 30m or 4h."""
+    unit = DURATION_UNITS.get(text[-1:], None)
+    number = text[:-1] if unit else text
+    try:
+        seconds = float(number) * (unit or 1)
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: a duration such as 90s, 30m or 4h") from None
+    if not 10 <= seconds <= 7 * 86400:
+        raise click.BadParameter(f"{text!r}: between 10 s and 7 days")
+    return seconds
+
+
+def _attach(directory: str):
+    from xenha_lab.lab.namespace import NamespaceLab
+    return NamespaceLab.attach(directory)
+
+
+def _lab_errors(function):
+    """LabError -> one line and exit 1 (click prints `Error: ...`)."""
+    import functools
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        from xenha_lab.lab.backend import LabError
+        try:
+            return function(*args, **kwargs)
+        except LabError as error:
+            raise click.ClickException(str(error)) from None
+    return wrapper
+
+
+@click.group()
+@click.option("--dir", "directory", envvar="XENHA_LAB_DIR", default="/run/xenha-lab", show_default=True,
+              type=click.Path(file_okay=False), help="the lab's directory (env XENHA_LAB_DIR)")
+@click.pass_context
+def lab(ctx, directory):
+    """A real Pacemaker/Corosync cluster of namespace nodes on this machine (root).
+
+    Each node has its own network, mount, UTS, PID and IPC namespaces, its own /run,
+    /dev/shm, /etc and /var layers, the simulated xl, drbdsetup and LVM tools first on
+    its PATH, and runs corosync and pacemakerd; fencing goes through the lab's power
+    switch (fence_xenha_lab). Nothing of the host's /etc, /usr or services is touched.
+    """
+    import os
+    ctx.obj = os.path.abspath(directory)
+
+
+@lab.command()
+@click.option("--nodes", type=click.IntRange(2, 3), default=None, help="how many nodes (2 or 3; default 3)")
+@click.option("--cluster", "description", type=click.Path(dir_okay=False),
+              help="a cluster description: its nodes (names, replication addresses) and cluster name")
+@click.option("--lifetime", default="4h", show_default=True,
+              help="the lab stops by itself after this long (the power switch with it)")
+@click.option("--timeout", type=click.IntRange(10, 600), default=120, show_default=True,
+              help="seconds to wait for the cluster")
+@click.pass_obj
+@_lab_errors
+def up(directory, nodes, description, lifetime, timeout):
+    """Start the nodes and the cluster, fencing configured (an earlier lab in the
+    directory is cleaned up first)."""
+    from xenha_lab.lab.namespace import NamespaceLab
+
+    seconds = _duration(lifetime)
+    if description:
+        backend = NamespaceLab.from_description(directory, description, lifetime_s=seconds)
+        if nodes is not None and nodes != len(backend.nodes):
+            raise click.ClickException(f"--nodes {nodes}, but {description} has {len(backend.nodes)} nodes")
+    else:
+        backend = NamespaceLab.create(directory, nodes or 3, lifetime_s=seconds)
+    timings = backend.up(timeout=timeout, progress=lambda message: click.echo(f"lab: {message}"))
+    click.echo("lab: nodes booted in {booted:.1f} s, all online in {online:.1f} s, fencing ready in "
+               "{ready:.1f} s".format(**timings))
+    _print_status(backend)
+
+
+@lab.command()
+@click.pass_obj
+@_lab_errors
+def down(directory):
+    """Stop every node and the lab; nothing stays behind."""
+    import os
+    from xenha_lab.lab.namespace import NamespaceLab
+
+    if not os.path.exists(directory):
+        click.echo(f"lab: nothing in {directory}")
+        return
+    timings = NamespaceLab.attach(directory).down()
+    click.echo(f"lab: down in {timings['down']:.1f} s")
+
+
+def _print_status(backend, as_json: bool = False) -> None:
+    import json
+
+    state = backend.status()
+    view = backend.cluster.status() if backend.powered() else None
+    if as_json:
+        click.echo(json.dumps({"lab": {k: v for k, v in state.items() if k != "ok"},
+                               "cluster": view.to_json() if view else None}, indent=2))
+        return
+    cluster_nodes = view.nodes if view else {}
+    click.secho(f"{'node':8} {'address':13} {'power':5} {'phase':9} {'link':4} {'seg':3}  cluster", bold=True)
+    for node in state["nodes"]:
+        seen = cluster_nodes.get(node["name"])
+        words = []
+        if seen:
+            words.append("online" if seen.online else "OFFLINE")
+            words += [w for w, flag in (("standby", seen.standby), ("UNCLEAN", seen.unclean),
+                                        ("pending", seen.pending), ("DC", seen.dc)) if flag]
+        click.echo(f"{node['name']:8} {node['address']:13} {node['power']:5} {node['phase']:9} "
+                   f"{node['link']:4} {node['segment']:3}  {' '.join(words) or '-'}")
+    if view:
+        for rsc in view.resources.values():
+            where = ", ".join(rsc.nodes) or "-"
+            click.echo(f"  {rsc.id} ({rsc.agent}): {rsc.role} on {where}" + ("  FAILED" if rsc.failed else ""))
+        click.echo(f"  DC {view.dc or 'none'}, {'quorate' if view.quorum else 'NO QUORUM'} "
+                   f"(as {view.asked} sees it)")
+
+
+@lab.command()
+@click.option("--json", "as_json", is_flag=True, help="machine-readable")
+@click.pass_obj
+@_lab_errors
+def status(directory, as_json):
+    """Each node's power, boot phase and link, and the cluster as a node sees it."""
+    _print_status(_attach(directory), as_json)
+
+
+@lab.command(name="exec", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.argument("node")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@click.pass_obj
+@_lab_errors
+def exec_(directory, node, command):
+    """Run COMMAND inside NODE (a shell without one): `xenha lab exec n1 -- crm_mon -1`."""
+    import os
+
+    command = list(command)
+    if command[:1] == ["--"]:
+        command = command[1:]
+    backend = _attach(directory)
+    argv = backend.enter_argv(node, command or ["bash", "-i"])
+    term = os.environ.get("TERM", "dumb")
+    argv = [f"TERM={term}" if arg == "TERM=dumb" else arg for arg in argv]
+    sys.stdout.flush()
+    os.execvp(argv[0], argv)
+
+
+@lab.command()
+@click.argument("action", type=click.Choice(["off", "on", "reboot"]))
+@click.argument("node")
+@click.pass_obj
+@_lab_errors
+def power(directory, action, node):
+    """Cut, restore or cycle NODE's power (off is a power cut: no orderly shutdown)."""
+    _attach(directory).power(node, action)
+    click.echo(f"lab: {node} power {action}")
+
+
+@lab.command()
+@click.argument("nodes", nargs=-1, required=True)
+@click.pass_obj
+@_lab_errors
+def partition(directory, nodes):
+    """Split the network: NODES on one side, the others on the other
+    (`/` separates more groups: `xenha lab partition n1 / n2`)."""
+    groups, current = [], []
+    for word in nodes:
+        if word == "/":
+            groups.append(current)
+            current = []
+        else:
+            current.append(word)
+    groups.append(current)
+    if any(not group for group in groups):
+        raise click.ClickException("empty group of nodes")
+    backend = _attach(directory)
+    backend.partition(*groups)
+    named = {node for group in groups for node in group}
+    others = [node for node in backend.nodes if node not in named]
+    click.echo("lab: partitioned: " + " | ".join(" ".join(g) for g in groups + ([others] if others else [])))
+
+
+@lab.command()
+@click.pass_obj
+@_lab_errors
+def heal(directory):
+    """One network again, every link up."""
+    _attach(directory).heal()
+    click.echo("lab: network healed")
+
+
 def commands() -> list[click.Command]:
     """The commands this package adds to `xenha`."""
-    return [demo]
+    return [demo, lab]
