@@ -9,7 +9,9 @@ and the checks in scenario.toml are verified on the transition graph and the pla
 import difflib
 import os
 import tomllib
+import xml.etree.ElementTree as ET
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -83,32 +85,54 @@ def test_summary_matches_golden(scenario, outcome):
         pytest.fail(f"{scenario.name}: the scheduler decides differently now:\n{diff}")
 
 
+OPERATIONS = {"start", "stop", "promote", "demote", "migrate_to", "migrate_from", "monitor"}
+
+
+def resource_ids(simulation) -> set:
+    root = ET.parse(simulation.cib).getroot()
+    return {element.get("id") for element in root.find("configuration/resources").iter()
+            if element.tag in ("primitive", "clone", "group")}
+
+
+def words(simulation, item: str, *kinds) -> list:
+    """The words of one check item, each a known operation, resource or node: a misspelt
+    name would make a "must not" check pass silently."""
+    found = item.split()
+    assert len(found) == len(kinds), f"{item!r}: expected {' '.join(kinds)}"
+    for word, kind in zip(found, kinds):
+        known = {"op": OPERATIONS, "rsc": resource_ids(simulation), "node": set(simulation.nodes)}[kind]
+        assert word in known, f"{item!r}: no {kind} {word!r} (known: {sorted(known)})"
+    return found
+
+
 def check_migrations(simulation, last, items):
     for item in items:
-        vm, source, target = item.split()
+        vm, source, target = words(simulation, item, "rsc", "node", "node")
         assert actions(last, "migrate_to", vm, source), f"no migrate_to of {vm} on {source}"
         assert actions(last, "migrate_from", vm, target), f"no migrate_from of {vm} on {target}"
 
 
 def check_no_migrations(simulation, last, vms):
-    for vm in vms:
+    for item in vms:
+        (vm,) = words(simulation, item, "rsc")
         assert not actions(last, "migrate_to", vm), f"{vm} must not migrate"
 
 
 def check_no_start(simulation, last, vms):
-    for vm in vms:
+    for item in vms:
+        (vm,) = words(simulation, item, "rsc")
         assert not actions(last, "start", vm), f"{vm} must not be (re)started: {actions(last, 'start', vm)}"
 
 
 def check_stops(simulation, last, items):
     for item in items:
-        vm, node = item.split()
+        vm, node = words(simulation, item, "rsc", "node")
         assert actions(last, "stop", vm, node), f"{vm} must be stopped on {node}"
 
 
 def check_fenced_before(simulation, last, items):
     for item in items:
-        op, rsc, node = item.split()
+        op, rsc, node = words(simulation, item, "op", "rsc", "node")
         (action_id,) = actions(last, op, rsc, node)
         fencing = {a.get("id") for a in last.graph.iter("crm_event") if a.get("operation") == "stonith"}
         assert fencing, "no fencing in the transition"
@@ -117,7 +141,7 @@ def check_fenced_before(simulation, last, items):
 
 def check_after(simulation, last, items):
     for item in items:
-        first, second = (part.split() for part in item.split(">"))
+        first, second = (words(simulation, part, "op", "rsc", "node") for part in item.split(">"))
         (later,) = actions(last, *first)
         (earlier,) = actions(last, *second)
         assert earlier in ancestors(last, later), f"{' '.join(first)} must wait for {' '.join(second)}"
@@ -125,28 +149,28 @@ def check_after(simulation, last, items):
 
 def check_no_promote(simulation, last, items):
     for item in items:
-        rsc, node = item.split()
+        rsc, node = words(simulation, item, "rsc", "node")
         assert not actions(last, "promote", rsc, node), f"{rsc} must not be promoted on {node}"
 
 
 def check_final_placement(simulation, last, items):
     placement = simulation.placement()
     for item in items:
-        vm, node = item.split()
+        vm, node = words(simulation, item, "rsc", "node")
         assert [n for n, _role in placement.get(vm, [])] == [node], f"{vm} runs on {placement.get(vm)}"
 
 
 def check_promoted_on(simulation, last, items):
     placement = simulation.placement()
     for item in items:
-        rsc, node = item.split()
+        rsc, node = words(simulation, item, "rsc", "node")
         assert (node, "Promoted") in placement.get(rsc, []), f"{rsc} not promoted on {node}: {placement.get(rsc)}"
 
 
 def check_never_on(simulation, last, items):
     placement = simulation.placement()
     for item in items:
-        vm, node = item.split()
+        vm, node = words(simulation, item, "rsc", "node")
         for transition in simulation.transitions:
             assert not actions(transition, "start", vm, node) and not actions(transition, "migrate_from", vm, node)
         assert node not in [n for n, _r in placement.get(vm, [])]
@@ -181,9 +205,18 @@ def test_scenario_file_has_only_known_keys_and_some_checks(folder):
     assert data.get("checks"), "a scenario without checks proves only its golden text"
 
 
-def test_a_misspelt_check_fails_instead_of_passing():
+def test_a_misspelt_check_or_name_fails_instead_of_passing(tmp_path):
+    cib = tmp_path / "cib.xml"
+    cib.write_text('<cib><configuration><resources><primitive id="shaolin"/></resources></configuration></cib>')
+    simulation = SimpleNamespace(cib=str(cib), nodes=["mk1", "mk2"])
     with pytest.raises(AssertionError, match=r"unknown check\(s\) \['migration'\]"):
-        run_checks(None, None, {"migration": ["shaolin mk1 mk2"]})
+        run_checks(simulation, None, {"migration": ["shaolin mk1 mk2"]})
+    with pytest.raises(AssertionError, match="no rsc 'shaoiln'"):
+        run_checks(simulation, None, {"no_start": ["shaoiln"]})
+    with pytest.raises(AssertionError, match="no node 'mk3'"):
+        run_checks(simulation, None, {"no_promote": ["shaolin mk3"]})
+    with pytest.raises(AssertionError, match="no op 'strat'"):
+        run_checks(simulation, None, {"after": ["strat shaolin mk1 > stop shaolin mk2"]})
 
 
 def test_checks(scenario, outcome):
