@@ -54,12 +54,18 @@ def sample_blocks(name: str) -> list[tuple[str, str, int]]:
     return blocks
 
 
+def missing_prerequisite(what: str) -> None:
+    """The suite's rule: under `make test` (which provides every prerequisite) a missing
+    one is a failure; elsewhere (a bare `pytest`) the test is skipped."""
+    if STAGED:
+        pytest.fail(f"{what} (make test provides it)")
+    pytest.skip(what)
+
+
 def installed(path: str) -> str:
     """An installed file; skipped outside `make test`, a failure inside it."""
     if not os.path.exists(path):
-        if STAGED:
-            pytest.fail(f"{path} is missing from the staged install")
-        pytest.skip(f"{path} not installed; run `make test`")
+        missing_prerequisite(f"{path} is not installed")
     return path
 
 
@@ -100,7 +106,10 @@ def shaolin_xl_config(tmp_path) -> str:
 def need_tool(name: str) -> str:
     found = shutil.which(name)
     if found is None:
-        if STAGED:
-            pytest.fail(f"{name} is not installed (make test installs it)")
-        pytest.skip(f"{name} not installed")
+        missing_prerequisite(f"{name} is not installed")
     return found
+
+
+def need_root() -> None:
+    if os.geteuid() != 0:
+        missing_prerequisite("needs root (loop devices, network namespaces, mounts)")

@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 
+from xenha_lab.harness import agent_env
 from xenha_lab.paths import default_agent
 from xenha_lab.sim.xen.hosts import SimHosts
 
@@ -55,16 +56,12 @@ def measure(*commands, runs: int = RUNS):
     return results if len(results) > 1 else results[0]
 
 
-def agent_env(hosts: SimHosts, config: str, interval_ms: int, anchor: bool) -> dict:
-    env = hosts.env("mk1")
-    env.update({
-        "OCF_ROOT": "/usr/lib/ocf", "OCF_RESOURCE_INSTANCE": "shaolin", "HA_RSCTMP": hosts.rsctmp("mk1"),
-        "OCF_RESKEY_CRM_meta_timeout": "30000", "OCF_RESKEY_CRM_meta_interval": str(interval_ms),
-        "OCF_RESKEY_name": "shaolin", "OCF_RA_VERSION_MAJOR": "1", "OCF_RA_VERSION_MINOR": "1",
-        "HA_debug": "0", "OCF_EXIT_REASON_PREFIX": "ocf-exit-reason:", "HA_LOGFACILITY": "none",
-    })
-    env["OCF_RESKEY_xmfile" if anchor else "OCF_RESKEY_config"] = config
-    return env
+def xen_env(hosts: SimHosts, config: str, interval_ms: int, anchor: bool) -> dict:
+    """The same operation for ours and the anchor (whose config parameter is `xmfile`)."""
+    return agent_env(hosts.env("mk1"), agent="Xen" if anchor else "xen-domain",
+                     provider="heartbeat" if anchor else "xenha", instance="shaolin", rsctmp=hosts.rsctmp("mk1"),
+                     node="mk1", timeout_s=30, interval_s=interval_ms / 1000,
+                     params={"name": "shaolin", "xmfile" if anchor else "config": config})
 
 
 def synthetic_cluster(vm_count: int) -> dict:
@@ -115,17 +112,6 @@ LINBIT_DRBD = "/usr/lib/ocf/resource.d/linbit/drbd"
 LVM_ACTIVATE = "/usr/lib/ocf/resource.d/heartbeat/LVM-activate"
 
 
-def ocf_env(base: dict, instance: str, interval_ms: int, params: dict, meta=None) -> dict:
-    env = dict(base)
-    env.update({"OCF_ROOT": "/usr/lib/ocf", "OCF_RESOURCE_INSTANCE": instance, "HA_debug": "0",
-                "OCF_RESKEY_CRM_meta_timeout": "30000", "OCF_RESKEY_CRM_meta_interval": str(interval_ms),
-                "OCF_EXIT_REASON_PREFIX": "ocf-exit-reason:", "HA_LOGFACILITY": "none",
-                "OCF_RA_VERSION_MAJOR": "1", "OCF_RA_VERSION_MINOR": "1"})
-    env.update({f"OCF_RESKEY_{k}": v for k, v in params.items()})
-    env.update({f"OCF_RESKEY_CRM_meta_{k}": v for k, v in (meta or {}).items()})
-    return env
-
-
 def offline_cib(path: str, nodes) -> None:
     from xenha.tools import runner
 
@@ -165,23 +151,24 @@ def drbd_report() -> None:
         world.drbdadm("mk1", "primary", "--force", "r0", check=True)
         world.wait_sync("r0")
         meta = {"clone_max": "2", "clone_node_max": "1", "promoted_max": "2", "promoted_node_max": "1",
-                "master_max": "2", "master_node_max": "1", "notify": "true", "promotable": "true",
-                "on_node": "mk2"}
+                "master_max": "2", "master_node_max": "1", "notify": "true", "promotable": "true"}
         # Both agents see a loaded DRBD 9 module (drbd-utils' own override) and a CIB to
         # write promotion scores into (an offline CIB_file with both nodes' state).
         cib = os.path.join(workdir, "cib.xml")
         offline_cib(cib, ["mk1", "mk2"])
-        base = world.env("mk2", {"HA_RSCTMP": os.path.join(workdir, "rsctmp"), "CIB_file": cib,
-                                 "DRBD_DRIVER_VERSION_OVERRIDE": "9.2.2"})
-        ours = ocf_env(base, "drbd_r0", 31000, {"drbd_resource": "r0", "drbdconf": config}, meta)
-        theirs = ocf_env(base, "drbd_r0", 31000, {"drbd_resource": "r0", "drbdconf": config}, meta)
+        base = world.env("mk2", {"CIB_file": cib, "DRBD_DRIVER_VERSION_OVERRIDE": "9.2.2"})
+
+        def env(agent, provider, interval_s):
+            return agent_env(base, agent=agent, provider=provider, instance="drbd_r0",
+                             rsctmp=os.path.join(workdir, "rsctmp"), node="mk2", timeout_s=30, interval_s=interval_s,
+                             params={"drbd_resource": "r0", "drbdconf": config}, meta=meta)
+        ours, theirs = env("drbd-resource", "xenha", 31), env("drbd", "linbit", 31)
         mine = default_agent("drbd-resource")
         run_once([mine, "monitor"], ours, [])  # the first monitor writes the score; later ones don't
         rows.append(("monitor, Secondary, healthy", *measure(([mine, "monitor"], ours), ([LINBIT_DRBD, "monitor"],
                                                                                          theirs))))
         world.drbdadm("mk2", "down", "r0", check=True)
-        probe_ours, probe_theirs = dict(ours, OCF_RESKEY_CRM_meta_interval="0"), dict(theirs,
-                                                                                    OCF_RESKEY_CRM_meta_interval="0")
+        probe_ours, probe_theirs = env("drbd-resource", "xenha", 0), env("drbd", "linbit", 0)
         rows.append(("probe, not configured", *measure(([mine, "monitor"], probe_ours),
                                                        ([LINBIT_DRBD, "monitor"], probe_theirs))))
     finally:
@@ -206,16 +193,19 @@ def lvm_report() -> None:
         vg = world.name("vg0")
         world.create_vg("mk1", vg, world.add_pv("disk", "256M", ["mk1"]))
         world.create_lv("mk1", vg, "vm_shaolin", "32M", activate=True)
-        base = world.env("mk1", {"HA_RSCTMP": os.path.join(workdir, "rsctmp")})
-        ours = ocf_env(base, "lv_shaolin", 10000, {"vg": vg, "lvs": "vm_shaolin"})
-        theirs = ocf_env(base, "lv_shaolin", 30000, {"vgname": vg, "lvname": "vm_shaolin",
-                                                     "vg_access_mode": "system_id"})
+
+        def env(anchor, interval_s):
+            return agent_env(world.env("mk1"), agent="LVM-activate" if anchor else "lvm-volume",
+                             provider="heartbeat" if anchor else "xenha", instance="lv_shaolin",
+                             rsctmp=os.path.join(workdir, "rsctmp"), node="mk1", timeout_s=30, interval_s=interval_s,
+                             params={"vgname": vg, "lvname": "vm_shaolin", "vg_access_mode": "system_id"} if anchor
+                             else {"vg": vg, "lvs": "vm_shaolin"})
+        ours, theirs = env(False, 10), env(True, 30)
         mine = default_agent("lvm-volume")
         rows.append(("monitor, LV active", *measure(([mine, "monitor"], ours), ([LVM_ACTIVATE, "monitor"], theirs))))
         world.check("mk1", ["lvchange", "-an", f"{vg}/vm_shaolin"])
-        rows.append(("probe, LV inactive", *measure(([mine, "monitor"], dict(ours, OCF_RESKEY_CRM_meta_interval="0")),
-                                                    ([LVM_ACTIVATE, "monitor"],
-                                                     dict(theirs, OCF_RESKEY_CRM_meta_interval="0")))))
+        rows.append(("probe, LV inactive", *measure(([mine, "monitor"], env(False, 0)),
+                                                    ([LVM_ACTIVATE, "monitor"], env(True, 0)))))
     finally:
         world.cleanup()
         import shutil
@@ -246,11 +236,11 @@ def main() -> int:
                     return 1
             cases = [("probe", 0), ("monitor", 10000)] if state == "running" else [("probe", 0)]
             for action, interval in cases:
-                mine, theirs = measure(([ours, "monitor"], agent_env(hosts, config, interval, anchor=False)),
-                                       ([ANCHOR, "monitor"], agent_env(hosts, config, interval, anchor=True)))
+                mine, theirs = measure(([ours, "monitor"], xen_env(hosts, config, interval, anchor=False)),
+                                       ([ANCHOR, "monitor"], xen_env(hosts, config, interval, anchor=True)))
                 rows.append((f"{action}, domain {state}", mine, theirs))
-        mine, theirs = measure(([ours, "meta-data"], agent_env(hosts, config, 0, anchor=False)),
-                               ([ANCHOR, "meta-data"], agent_env(hosts, config, 0, anchor=True)))
+        mine, theirs = measure(([ours, "meta-data"], xen_env(hosts, config, 0, anchor=False)),
+                               ([ANCHOR, "meta-data"], xen_env(hosts, config, 0, anchor=True)))
         rows.append(("meta-data", mine, theirs))
     finally:
         hosts.remove()

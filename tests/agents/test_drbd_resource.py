@@ -13,6 +13,7 @@ import pytest
 
 from conftest import installed, need_tool
 from xenha.ocf import codes
+from xenha_lab.harness import run_agent
 from xenha_lab.paths import default_agent
 
 CLONE_META = {"clone_max": "2", "clone_node_max": "1", "promotable": "true", "promoted_max": "2",
@@ -52,25 +53,16 @@ class Cluster:
             world.create_md(node, "r0")
         self.rsctmp = {node: str(tmp_path / f"rsctmp-{node}") for node in NODES}
 
-    def call(self, node, action, interval=None, meta=CLONE_META, params=None, timeout=60, extra=None):
-        env = {"OCF_ROOT": "/usr/lib/ocf", "OCF_RESOURCE_INSTANCE": "drbd_r0", "OCF_RESOURCE_TYPE": "drbd-resource",
-               "OCF_EXIT_REASON_PREFIX": "ocf-exit-reason:", "HA_RSCTMP": self.rsctmp[node], "HA_debug": "0",
-               "OCF_RESKEY_drbd_resource": "r0", "OCF_RESKEY_drbdconf": self.config, "CIB_file": self.cib,
-               "OCF_RESKEY_CRM_meta_timeout": str(timeout * 1000), "OCF_RESKEY_CRM_meta_on_node": node,
-               "OCF_RESKEY_wfc_timeout": "3"}
-        if interval is not None:
-            env["OCF_RESKEY_CRM_meta_interval"] = str(interval * 1000)
-        for key, value in (meta or {}).items():
-            env[f"OCF_RESKEY_CRM_meta_{key}"] = value
-        for key, value in (params or {}).items():
-            env[f"OCF_RESKEY_{key}"] = value
-        env.update(extra or {})
-        proc = self.world.run(node, [self.agent, action], timeout=timeout + 10, env=env)
-        reason = None
-        for line in proc.stderr.splitlines():
-            if line.startswith("ocf-exit-reason:"):
-                reason = line[len("ocf-exit-reason:"):]
-        return proc.returncode, reason, proc.stderr
+    def call(self, node, action, interval=None, meta=CLONE_META, params=None, timeout=60, extra=None,
+             check_level=None):
+        """The agent on `node`, inside the node's network namespace (drbdadm checks its address)."""
+        netns = ["ip", "netns", "exec", self.world.netns[node]] if node in self.world.netns else []
+        result = run_agent(self.world.env(node, {"CIB_file": self.cib}), node, "drbd-resource", action,
+                           instance="drbd_r0", rsctmp=self.rsctmp[node],
+                           params={"drbd_resource": "r0", "drbdconf": self.config, "wfc_timeout": "3", **(params or {})},
+                           meta=meta, timeout_s=timeout, interval_s=interval, check_level=check_level,
+                           extra=extra, agent_path=self.agent, prefix=netns)
+        return result.rc, result.exit_reason, result.stderr
 
     def score(self, node):
         result = subprocess.run(["crm_attribute", "-N", node, "-n", "master-drbd_r0", "-l", "reboot", "-G", "-q"],
@@ -218,7 +210,7 @@ def test_dual_primary_needs_allow_two_primaries(cluster, tmp_path):
     assert code == codes.ERR_CONFIGURED and "allow-two-primaries" in reason
     single = dict(CLONE_META, promoted_max="1")
     assert cluster.call("mk1", "validate-all", meta=single, params={"drbdconf": config},
-                        extra={"OCF_CHECK_LEVEL": "10"})[0] == codes.SUCCESS
+                        check_level=10)[0] == codes.SUCCESS
 
 
 def test_unknown_resource_and_missing_module(cluster):

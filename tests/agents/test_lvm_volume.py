@@ -4,6 +4,7 @@ import pytest
 
 from conftest import installed, need_tool
 from xenha.ocf import codes
+from xenha_lab.harness import run_agent
 from xenha_lab.paths import default_agent
 
 
@@ -14,26 +15,12 @@ class Lab:
 
     def call(self, node, action, params, interval=None, check_level=None, timeout=60, extra=None,
              with_stderr=False):
-        import subprocess
-        env = self.world.env(node, {
-            "OCF_ROOT": "/usr/lib/ocf", "OCF_RESOURCE_INSTANCE": "lv_shaolin", "OCF_RESOURCE_TYPE": "lvm-volume",
-            "OCF_EXIT_REASON_PREFIX": "ocf-exit-reason:", "HA_RSCTMP": f"{self.world.root}/rsctmp-{node}",
-            "OCF_RESKEY_CRM_meta_timeout": str(timeout * 1000), "HA_debug": "0"})
-        if interval is not None:
-            env["OCF_RESKEY_CRM_meta_interval"] = str(interval * 1000)
-        if check_level is not None:
-            env["OCF_CHECK_LEVEL"] = str(check_level)
-        for key, value in params.items():
-            env[f"OCF_RESKEY_{key}"] = value
-        env.update(extra or {})
-        proc = subprocess.run([self.agent, action], env=env, capture_output=True, text=True, timeout=timeout + 10)
-        reason = None
-        for line in proc.stderr.splitlines():
-            if line.startswith("ocf-exit-reason:"):
-                reason = line[len("ocf-exit-reason:"):]
+        result = run_agent(self.world.env(node), node, "lvm-volume", action, instance="lv_shaolin",
+                           rsctmp=f"{self.world.root}/rsctmp-{node}", params=params, timeout_s=timeout,
+                           interval_s=interval, check_level=check_level, extra=extra, agent_path=self.agent)
         if with_stderr:
-            return proc.returncode, reason, proc.stderr
-        return proc.returncode, reason
+            return result.rc, result.exit_reason, result.stderr
+        return result.rc, result.exit_reason
 
     def active(self, node, vg, lv):
         rows = self.world.report(node, "lvs", "lv_name,lv_attr,lv_active", f"{vg}/{lv}")

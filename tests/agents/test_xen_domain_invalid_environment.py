@@ -38,12 +38,20 @@ def run(sim_hosts, shaolin_config, tmp_path, problem, action):
         bad = tmp_path / "bad.cfg"
         bad.write_text('name = "shaolin\n')
         params["config"] = str(bad)
+    else:
+        raise AssertionError(f"no way to break the environment called {problem!r}")
     interval = 10 if action == "monitor" else None
     name = {"probe": "monitor", "validate-all-10": "validate-all"}.get(action, action)
     meta = {"migrate_source": "mk1", "migrate_target": "mk2"} if action.startswith("migrate") else None
     return sim_hosts.run_agent("mk1", name, params, meta, instance="shaolin", interval_s=interval,
                                check_level=10 if action == "validate-all-10" else None,
                                extra_env=extra_env, timeout_s=5)
+
+
+def test_every_problem_expects_a_code_for_every_action_and_nothing_else():
+    """A misspelt action in the table would never be checked."""
+    for problem, codes_by_action in EXPECTED.items():
+        assert sorted(codes_by_action) == sorted(ACTIONS), problem
 
 
 @pytest.mark.parametrize("action", ACTIONS)

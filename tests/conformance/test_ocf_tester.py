@@ -6,8 +6,9 @@ OCF 1.1 (`unique-group`, `reloadable`, `deprecated`, `select`, `reload-agent`). 
 agent is tested twice:
 1. with `ocf/ra-api-1.1.dtd` (OCF 1.1 as a DTD) mounted over ra-api-1.dtd in a private
    mount namespace: ocf-tester must pass every step;
-2. with the stock DTD: the *only* failure allowed is the DTD step, and the DTD's
-   complaints must all be about OCF 1.1 constructs.
+2. with the stock DTD, ocf-tester's meta-data step (the only one that reads the DTD,
+   run as ocf-tester runs it) fails, and the DTD's complaints must all be about OCF 1.1
+   constructs.
 The meta-data itself is validated against the OCF 1.1 RNG in tests/unit/test_metadata.py.
 """
 
@@ -47,18 +48,20 @@ def test_ocf_tester_passes_with_the_ocf_1_1_grammar(sim_hosts, xen_agent, shaoli
     assert "* rc=" not in result.stdout
 
 
-def test_with_the_2009_dtd_only_the_meta_data_step_fails(sim_hosts, xen_agent, shaolin_config):
-    result = ocf_tester(sim_hosts, xen_agent, shaolin_config)
-    failures = [line for line in result.stdout.splitlines() if line.startswith("* rc=")]
-    # xmllint --valid exits 4 on validity errors read from stdin
-    assert failures == ["* rc=4: Your agent produces meta-data which does not conform to ra-api-1.dtd"], \
-        result.stdout
-    assert result.returncode == 1
-    assert result.stderr.splitlines()[-1] == f"Tests failed: {xen_agent} failed 1 tests"
-    # ...and the DTD objects only to OCF 1.1 constructs:
+def test_with_the_2009_dtd_only_the_meta_data_step_fails(xen_agent):
+    """ocf-tester's meta-data step is `AGENT meta-data | (cd DTD_DIR && xmllint --noout
+    --valid -)`, the only step that reads the DTD; the test above passes every step with
+    the OCF 1.1 grammar, so with the stock DTD that step alone can fail. It is run here as
+    ocf-tester runs it (not the whole of ocf-tester again: its migrate_from step alone waits
+    10 s for a domain that never arrives)."""
+    tester = open(need_tool("ocf-tester"), encoding="utf-8").read()
+    assert 'METADATA_LINT="xmllint --noout --valid -"' in tester
+    assert "(cd $DATADIR/resource-agents && $METADATA_LINT)" in tester and tester.count("$METADATA_LINT") == 1
     meta = subprocess.run([xen_agent, "meta-data"], capture_output=True, text=True).stdout
     lint = subprocess.run(["xmllint", "--noout", "--valid", "-"], input=meta, capture_output=True, text=True,
                           cwd="/usr/share/resource-agents")
+    # xmllint --valid exits 4 on validity errors read from stdin: ocf-tester's "* rc=4"
+    assert lint.returncode == 4, lint.stderr
     complaints = [line for line in lint.stderr.splitlines() if "validity error" in line]
     assert complaints
     # Each complaint is about something OCF 1.1 added to the 2009 grammar.

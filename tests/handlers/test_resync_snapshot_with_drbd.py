@@ -10,6 +10,7 @@ import pytest
 
 from conftest import installed, need_tool
 from xenha.ocf import codes
+from xenha_lab.harness import run_agent
 from xenha_lab.paths import default_agent
 
 NODES = {"mk1": "10.99.0.1", "mk2": "10.99.0.2"}
@@ -87,12 +88,13 @@ def test_an_lv_under_drbd_is_open_and_the_lvm_agent_will_not_pull_it_away(stack)
     drbd.drbdadm("mk1", "up", "r0", check=True)
     row = lvm.report("mk1", "lvs", "lv_name,lv_attr", f"{vgs['mk1']}/vm_r0")[0]
     assert row["lv_attr"][4:6] == "ao", row
-    import subprocess
-    env = lvm.env("mk1", {"OCF_ROOT": "/usr/lib/ocf", "OCF_RESOURCE_INSTANCE": "lv_r0",
-                          "OCF_RESKEY_vg": vgs["mk1"], "OCF_RESKEY_lvs": "vm_r0",
-                          "HA_RSCTMP": str(lvm.root) + "/rsctmp", "OCF_RESKEY_CRM_meta_timeout": "30000"})
-    stop = subprocess.run([agent, "stop"], env=env, capture_output=True, text=True, timeout=60)
-    assert stop.returncode == codes.ERR_GENERIC and "still open" in stop.stderr
+
+    def stop():
+        return run_agent(lvm.env("mk1"), "mk1", "lvm-volume", "stop", instance="lv_r0", rsctmp=f"{lvm.root}/rsctmp",
+                         params={"vg": vgs["mk1"], "lvs": "vm_r0"}, timeout_s=30, agent_path=agent)
+
+    refused = stop()
+    assert refused.rc == codes.ERR_GENERIC and "still open" in refused.exit_reason, refused
     drbd.drbdadm("mk1", "down", "r0", check=True)
     time.sleep(0.1)
-    assert subprocess.run([agent, "stop"], env=env, capture_output=True, text=True, timeout=60).returncode == 0
+    assert stop().rc == codes.SUCCESS

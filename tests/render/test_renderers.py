@@ -1,13 +1,15 @@
 """Rendered files are accepted by the real tools: drbdadm (9 and 8.4) for DRBD resource
 files, Xen's own libxlutil for xl configs; rendering is deterministic."""
 
+import json
 import os
 import shutil
 import subprocess
+import sys
 
 import pytest
 
-from conftest import REPO, need_tool
+from conftest import REPO, installed, need_tool
 from xenha.cluster import allocation, description
 from xenha.render import drbd, pacemaker, xl
 from xenha.tools import xl_config
@@ -26,9 +28,7 @@ def rendered(path):
 def xlparse(tmp_path_factory):
     """Our small C program over Xen's libxlutil (tests/tools/xlparse.c)."""
     gcc = need_tool("gcc")
-    if not os.path.exists("/usr/include/libxlutil.h"):
-        pytest.fail("libxen-dev is missing (make test installs it)") if os.environ.get("XENHA_STAGED") \
-            else pytest.skip("libxen-dev not installed")
+    installed("/usr/include/libxlutil.h")   # libxen-dev
     binary = tmp_path_factory.mktemp("xlparse") / "xlparse"
     subprocess.run([gcc, "-Wall", "-Werror", "-o", str(binary), str(REPO / "tests/tools/xlparse.c"),
                     "-lxlutil", "-lxenlight"], check=True)
@@ -120,16 +120,33 @@ def test_drbdadm_rejects_a_broken_file(tmp_path):
     assert result.returncode != 0, "the acceptance test above must be able to fail"
 
 
-@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
-def test_rendering_is_deterministic(example):
-    outputs = []
-    for _ in range(2):
-        desc, slots = rendered(example)
-        config = pacemaker.build(desc, slots)
-        outputs.append([pacemaker.pcs_script(config), pacemaker.cib_xml(config, [n.name for n in desc.nodes])]
-                       + [drbd.render(desc, vm, slots[vm.name]) + xl.render(desc, vm, slots[vm.name])
-                          for vm in desc.vms])
-    assert outputs[0] == outputs[1]
+# Every file `xenha render` writes, for DRBD 9 and 8.4, as [example, [(path, text)...]].
+RENDER_EVERYTHING = """
+import json, sys
+from xenha.cluster import allocation, description
+from xenha.render import files
+
+rendered = []
+for path in sys.argv[1:]:
+    desc = description.load(path)
+    slots, _added = allocation.allocate(desc, {})
+    rendered.append([path, [list(item) for version in (9, 8) for item in files.render_all(desc, slots, version).items()]])
+print(json.dumps(rendered))
+"""
+
+
+def test_rendering_is_deterministic_across_interpreters_and_hash_seeds():
+    """Rendered in separate interpreters with different PYTHONHASHSEED values (0: hashing
+    not randomised): an order that followed a set's or a hash's order would differ."""
+    outputs = {}
+    for seed in ("0", "1", "2", "3", "4", "5"):
+        child = subprocess.run([sys.executable, "-c", RENDER_EVERYTHING, *map(str, EXAMPLES)], capture_output=True,
+                               text=True, timeout=120, env=dict(os.environ, PYTHONHASHSEED=seed))
+        assert child.returncode == 0, child.stderr
+        outputs[seed] = child.stdout
+    assert len(json.loads(outputs["0"])) == len(EXAMPLES)
+    differing = [seed for seed, text in outputs.items() if text != outputs["0"]]
+    assert differing == [], f"the rendered files depend on the hash seed (differ with seeds {differing})"
 
 
 def test_rendered_cib_is_valid_for_pacemaker(tmp_path):

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
 
 import pytest
 
-from conftest import installed, need_tool, sample
+from conftest import installed, need_root, need_tool, sample
 from xenha_lab.sim.drbd.world import DrbdWorld, default_simbindir
 
 NODES = {"alice": "10.99.0.1", "bob": "10.99.0.2"}
@@ -32,8 +31,9 @@ def shared_sample(name: str) -> str:
 
 @pytest.fixture
 def world(tmp_path):
-    if os.geteuid() != 0 or shutil.which("ip") is None or shutil.which("losetup") is None:
-        pytest.skip("needs root, ip netns and loop devices")
+    need_root()
+    need_tool("ip")
+    need_tool("losetup")
     need_tool("drbdadm")
     installed(os.path.join(default_simbindir(), "drbdsetup"))
     w = DrbdWorld(tmp_path / "drbd", NODES)

@@ -14,6 +14,7 @@ import subprocess
 import pytest
 
 from conftest import installed, need_tool
+from xenha_lab import harness
 
 AGENT = "/usr/lib/ocf/resource.d/heartbeat/LVM-activate"
 WARNING = "WARNING: Activation disabled"
@@ -358,30 +359,27 @@ def test_dmsetup_formats(world):
 
 
 def run_agent(world, node, action, vg, lv, interval_ms=0, check_level=None):
-    env = world.env(node, {
-        "OCF_ROOT": "/usr/lib/ocf", "OCF_RESOURCE_INSTANCE": "lvm", "OCF_RESKEY_vgname": vg,
-        "OCF_RESKEY_lvname": lv, "OCF_RESKEY_vg_access_mode": "system_id",
-        "OCF_RESKEY_CRM_meta_interval": str(interval_ms), "OCF_RESKEY_CRM_meta_timeout": "20000",
-        "HA_LOGFACILITY": "none", "HA_debug": "0",
-    })
-    if check_level is not None:
-        env["OCF_CHECK_LEVEL"] = str(check_level)
-    return subprocess.run([AGENT, action], env=env, capture_output=True, text=True, timeout=60)
+    """resource-agents' LVM-activate on the simulated node, as pacemaker-execd runs it."""
+    rsctmp = os.path.join(world.root, f"rsctmp-{node}")
+    os.makedirs(rsctmp, exist_ok=True)
+    return harness.run_agent(world.env(node), node, "LVM-activate", action, provider="heartbeat", instance="lvm",
+                             rsctmp=rsctmp, params={"vgname": vg, "lvname": lv, "vg_access_mode": "system_id"},
+                             interval_s=interval_ms / 1000, check_level=check_level, agent_path=AGENT)
 
 
 def test_lvm_activate_monitor_follows_activation(world):
     installed(AGENT)
     vg = one_node(world)
     probe = run_agent(world, "mk1", "monitor", vg, "vm_shaolin")
-    assert probe.returncode == 7, probe.stderr
+    assert probe.rc == 7, probe.stderr
     recurring = run_agent(world, "mk1", "monitor", vg, "vm_shaolin", interval_ms=30000)
-    assert recurring.returncode == 1, recurring.stderr
+    assert recurring.rc == 1, recurring.stderr
     ok(world.run("mk1", ["lvchange", "-ay", f"{vg}/vm_shaolin"]))
-    assert run_agent(world, "mk1", "monitor", vg, "vm_shaolin").returncode == 0
+    assert run_agent(world, "mk1", "monitor", vg, "vm_shaolin").rc == 0
     deep = run_agent(world, "mk1", "monitor", vg, "vm_shaolin", interval_ms=30000, check_level=10)
-    assert deep.returncode == 0, deep.stderr
+    assert deep.rc == 0, deep.stderr
     ok(world.run("mk1", ["lvchange", "-an", f"{vg}/vm_shaolin"]))
-    assert run_agent(world, "mk1", "monitor", vg, "vm_shaolin").returncode == 7
+    assert run_agent(world, "mk1", "monitor", vg, "vm_shaolin").rc == 7
 
 
 def test_metadata_changes_follow_an_active_lv(world):

@@ -3,8 +3,7 @@
 Used by the tests, `xenha demo` and the benchmark. Each host has its own xl state and
 its own `HA_RSCTMP` (what tmpfs /run holds on a real node); `xenha-sim-ssh` reaches a
 host by name, or by an address registered with `add_address`. Agents run as Pacemaker
-runs them: the installed executable, the action as argv[1], parameters and meta
-attributes in `OCF_RESKEY_*`, a clean environment.
+runs them (xenha_lab.harness).
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ import shutil
 import subprocess
 
 
-from xenha_lab.harness import AgentCall, agent_env, run_agent_process
+from xenha_lab.harness import AgentCall, run_agent
 from xenha_lab.paths import DEFAULT_PATH, default_simbindir
 from xenha_lab.sim.xen.state import SimHost
 
@@ -77,11 +76,10 @@ class SimHosts:
     def run_agent(self, name: str, action: str, params=None, meta=None, *, agent: str = "xen-domain",
                   instance: str = "vm", timeout_s: float = 20.0, interval_s: float | None = None,
                   check_level: int | None = None, extra_env=None, agent_path: str | None = None) -> AgentCall:
-        """Run `agent action` on host `name` the way pacemaker-execd would."""
-        env = agent_env(self.env(name), agent=agent, instance=instance, rsctmp=self.rsctmp(name), node=name,
-                        timeout_s=timeout_s, interval_s=interval_s, check_level=check_level,
-                        params=params, meta=meta, extra=extra_env)
-        return run_agent_process(name, agent, action, env, timeout_s, agent_path)
+        """Run `agent action` on host `name` the way pacemaker-execd would (xenha_lab.harness)."""
+        return run_agent(self.env(name), name, agent, action, instance=instance, rsctmp=self.rsctmp(name),
+                         params=params, meta=meta, timeout_s=timeout_s, interval_s=interval_s,
+                         check_level=check_level, extra=extra_env, agent_path=agent_path)
 
     def cleanup(self) -> None:
         """Kill every guest of every host (tests and demo call this even on failure)."""
