@@ -1,4 +1,5 @@
-"""lvm2 (2.03): report parsing into typed values, and the commands agents run.
+"""lvm2 (2.03): the `Lvm` driver (every command agents and handlers run), report
+parsing into typed values.
 
 Every report is read from `--reportformat json` on stdout only: stderr can interleave
 with the JSON on a shared stream, newer lvm2 adds a top-level `"log"` array (the default
@@ -17,7 +18,13 @@ LV_FIELDS = ("vg_name", "lv_name", "lv_attr", "lv_size", "lv_active", "lv_tags",
 VG_FIELDS = ("vg_name", "vg_attr", "vg_systemid", "vg_tags", "vg_exported", "pv_count", "lv_count",
              "vg_missing_pv_count", "vg_free", "vg_extent_size", "vg_uuid", "vg_autoactivation",
              "vg_lock_type")
+# The resync handler looks an LV up by its device path: the fields it needs.
+DEVICE_LV_FIELDS = ("vg_name", "lv_name", "lv_size", "lv_attr", "origin", "lv_path")
 RC_NOT_FOUND = 5
+# How long one report may take at most (callers pass less when their deadline is nearer).
+# Changes have no cap of their own: activating a large VG may take long, and the
+# caller's operation timeout is the bound that matters.
+QUERY_TIMEOUT = 30.0
 
 
 class LvmError(Exception):
@@ -145,18 +152,28 @@ def not_found(result: runner.CommandResult) -> bool:
 
 
 class Lvm:
-    """The lvm2 commands agents need, each bounded by a timeout."""
+    """The lvm2 commands agents and handlers need, each a method bounded by a timeout
+    (reports at most QUERY_TIMEOUT, less when the caller passes less).
+    Reports return typed rows; changes return nothing or raise LvmError with lvm's words."""
 
     def __init__(self, env=None):
         self.env = env
+        self.lvm = runner.Tool("lvm", env)
+        self._tools = {"lvm": self.lvm}
 
-    def run(self, args, timeout: float) -> runner.CommandResult:
-        return runner.run(list(args), timeout, env=self.env)
+    def binaries(self) -> tuple:
+        # lvs, vgs, lvchange, ... are links to lvm (lvm2 installs them together).
+        return (self.lvm,)
+
+    def _run(self, command: str, args, timeout: float) -> runner.CommandResult:
+        tool = self._tools.get(command)
+        if tool is None:
+            tool = self._tools[command] = runner.Tool(command, self.env)
+        return tool.run(list(args), timeout)
 
     def _report(self, command: str, kind: str, fields, targets, timeout: float, extra=()):
-        argv = [command, "--reportformat", "json", "--units", "b", "--nosuffix", "-o", ",".join(fields),
-                *extra, *targets]
-        result = self.run(argv, timeout)
+        args = ["--reportformat", "json", "--units", "b", "--nosuffix", "-o", ",".join(fields), *extra, *targets]
+        result = self._run(command, args, min(timeout, QUERY_TIMEOUT))
         if result.timed_out:
             raise LvmError(result.describe(), result)
         if result.returncode not in (0, RC_NOT_FOUND):
@@ -164,6 +181,12 @@ class Lvm:
         rows = parse_report(result.stdout, kind) if result.stdout.strip() else []
         return rows, result
 
+    def _change(self, command: str, args, timeout: float) -> None:
+        result = self._run(command, args, timeout)
+        if not result.ok:
+            raise LvmError(result.describe(), result)
+
+    # --- reports ------------------------------------------------------------------------
     def volume_group(self, vg: str, timeout: float, foreign: bool = False) -> VolumeGroup | None:
         """The VG, or None when lvm says it does not exist (or is foreign and not asked for)."""
         rows, result = self._report("vgs", "vg", VG_FIELDS, [vg], timeout, ("--foreign",) if foreign else ())
@@ -181,16 +204,19 @@ class Lvm:
             raise LvmError(result.describe(), result)
         return [LogicalVolume(row) for row in rows]
 
-    def change(self, args, timeout: float) -> runner.CommandResult:
-        """Run lvchange/vgchange/lvcreate/...; LvmError with lvm's words on failure."""
-        result = self.run(args, timeout)
+    def logical_volume_at(self, device: str, timeout: float) -> LogicalVolume | None:
+        """The LV whose device `device` is (a /dev path), None when lvs does not know it
+        as one (not an LV, or not visible here)."""
+        args = ["--reportformat", "json", "--units", "b", "--nosuffix", "-o", ",".join(DEVICE_LV_FIELDS), device]
+        result = self._run("lvs", args, min(timeout, QUERY_TIMEOUT))
         if not result.ok:
-            raise LvmError(result.describe(), result)
-        return result
+            return None
+        rows = parse_report(result.stdout, "lv")
+        return LogicalVolume(rows[0]) if rows else None
 
     def local_system_id(self, timeout: float) -> str:
         """This host's LVM system ID ("" when none is set)."""
-        result = self.run(["lvm", "systemid"], timeout)
+        result = self._run("lvm", ["systemid"], min(timeout, QUERY_TIMEOUT))
         if not result.ok:
             raise LvmError(result.describe(), result)
         for line in result.stdout.splitlines():
@@ -198,3 +224,43 @@ class Lvm:
             if sep and key.strip() == "system ID":
                 return value.strip()
         return ""
+
+    # --- activation ---------------------------------------------------------------------
+    def activate(self, vg: str, names, mode: str, timeout: float, only_tagged: str | None = None) -> None:
+        """`lvchange -ay --activationmode MODE VG/LV...`; with `only_tagged`, activation is
+        limited to VGs carrying that tag (activation/volume_list, the tag ownership mode)."""
+        args = ["-ay", "--activationmode", mode]
+        if only_tagged is not None:
+            args += ["--config", f'activation{{volume_list=["@{only_tagged}"]}}']
+        self._change("lvchange", args + [f"{vg}/{name}" for name in names], timeout)
+
+    def deactivate(self, vg: str, names, timeout: float) -> None:
+        self._change("lvchange", ["-an"] + [f"{vg}/{name}" for name in names], timeout)
+
+    # --- ownership of a shared VG ---------------------------------------------------------
+    def set_system_id(self, vg: str, system_id: str, timeout: float, previous: str = "") -> None:
+        """Give `vg` this system ID; `previous`, the current owner's ID, lets lvm read a
+        VG that is foreign to this host."""
+        args = ["-y", "--systemid", system_id, vg]
+        if previous:
+            args[0:0] = ["--config", f'local/extra_system_ids=["{previous}"]']
+        self._change("vgchange", args, timeout)
+
+    def add_tag(self, vg: str, tag: str, timeout: float) -> None:
+        self._change("vgchange", ["--addtag", tag, vg], timeout)
+
+    def remove_tag(self, vg: str, tag: str, timeout: float) -> None:
+        self._change("vgchange", ["--deltag", tag, vg], timeout)
+
+    # --- snapshots ------------------------------------------------------------------------
+    def create_snapshot(self, origin: LogicalVolume, name: str, size_bytes: int, timeout: float) -> None:
+        """A copy-on-write snapshot `name` of `origin` with room for `size_bytes`."""
+        self._change("lvcreate", ["-s", "-n", name, "-L", f"{size_bytes}b", origin.full_name], timeout)
+
+    def remove_volume(self, vg: str, name: str, timeout: float) -> None:
+        self._change("lvremove", ["-f", f"{vg}/{name}"], timeout)
+
+    def merge_snapshot(self, vg: str, name: str, timeout: float) -> None:
+        """Merge the snapshot back into its origin (`lvconvert --merge`): the origin
+        returns to the snapshot's content (at its next activation if it is open)."""
+        self._change("lvconvert", ["--merge", f"{vg}/{name}"], timeout)

@@ -77,24 +77,30 @@ def classify_migration(result: runner.CommandResult) -> str:
     return dom.FAILED_OTHER
 
 
+class XlUnreachable(XlError):
+    """The transport to another host's xl failed (no answer to read)."""
+
+
 class Xl:
     """The xl driver: every call bounded by a timeout, every failure an XlError."""
 
     def __init__(self, binary: str = "xl", env=None):
-        self.binary = binary
         self.env = env
-        self._resolved = None
+        self.xl = runner.Tool(binary, env)
+
+    @property
+    def binary(self) -> str:
+        return self.xl.name
+
+    def binaries(self) -> tuple:
+        return (self.xl,)
 
     def installed(self) -> bool:
         """Whether the binary is there (looked up on PATH once, then reused)."""
-        if self._resolved is None:
-            path = None if self.env is None else self.env.get("PATH", "")
-            self._resolved = runner.which(self.binary, path) or ""
-        return bool(self._resolved)
+        return self.xl.installed()
 
     def _run(self, args, timeout: float, stdin: bytes | None = None) -> runner.CommandResult:
-        program = self._resolved or self.binary
-        return runner.run([program, *args], timeout, env=self.env, stdin=stdin)
+        return self.xl.run(args, timeout, stdin=stdin)
 
     def _checked(self, args, timeout: float) -> runner.CommandResult:
         result = self._run(args, timeout)
@@ -139,3 +145,12 @@ class Xl:
             args += ["-s", transport]
         result = self._run(args + [name, host], timeout)
         return classify_migration(result), result
+
+    def remote_presence(self, name: str, transport: str, address: str, timeout: float) -> dom.DomainPresence:
+        """What `xl list` on another host says about `name`, reached through the
+        migration transport (the migration preflight). XlUnreachable when the transport
+        or the remote xl fails, XlError when its answer is unreadable."""
+        result = runner.run(["sh", "-c", f"{transport} {address} xl list"], timeout, env=self.env)
+        if not result.ok:
+            raise XlUnreachable(result.describe(), result)
+        return dom.DomainPresence(name, parse_list(result.stdout))
