@@ -306,12 +306,12 @@ class DrbdResourceAgent(ResourceAgent):
     # --- promotion score -----------------------------------------------------------------
     def set_score(self, score: int | None) -> None:
         """crm_attribute --promotion, only when the value changes (cached in HA_RSCTMP)."""
-        from xenha.tools.crm import CrmError
-
         record = self.record.read()
         wanted = "" if score is None else str(score)
         if record.get("score", "<none>") == wanted:
             return
+        from xenha.tools.crm import CrmError  # only when the score changes: not on a steady monitor
+
         try:
             self.crm.set_promotion_score(score, self.env.on_node, self.deadline.timeout(reserve=1.0))
         except (CrmError, DeadlineExceeded) as error:  # never fail an action over the score
@@ -352,11 +352,11 @@ class DrbdResourceAgent(ResourceAgent):
         """A `drbd-fence-by-handler-<res>-*` constraint left while everything is UpToDate
         and connected (the unfence handler failed: drbd-utils#11). Looked for only after the
         peer was seen unreachable, so healthy monitors make no CIB query."""
-        from xenha.tools.crm import CrmError
-
         record = self.record.read()
         if record.get("fence_watch") != "1":
             return None
+        from xenha.tools.crm import CrmError
+
         try:
             found = self.crm.fencing_constraints(self.resource, self.deadline.timeout(reserve=1.0))
         except CrmError:

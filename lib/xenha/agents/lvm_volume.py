@@ -81,7 +81,7 @@ class LvmVolumeAgent(ResourceAgent):
         self.names = (self.params.lvs or "").replace(",", " ").split()
         self._lvm = None
         self._record = None
-        self.dmsetup = dmsetup.Dmsetup(env=self.env.environ)
+        self.device_mapper = dmsetup.Dmsetup(env=self.env.environ)
 
     # --- collaborators (created on first use: the depth-0 monitor needs neither) --------
     @property
@@ -105,7 +105,7 @@ class LvmVolumeAgent(ResourceAgent):
             raise OcfError(codes.ERR_CONFIGURED, "parameter vg is not set")
         if action in ("validate-all", "reload-agent") and self.check_level < 10:
             return
-        self.require(self.dmsetup, self.lvm)
+        self.require(self.device_mapper, self.lvm)
 
     def stop_when_invalid(self, problem: OcfError) -> int:
         if problem.code == codes.ERR_INSTALLED:
@@ -124,7 +124,7 @@ class LvmVolumeAgent(ResourceAgent):
     def open_counts(self) -> dict:
         """{lv name: MappedDevice} of this VG's active LVs, with open counts (dmsetup)."""
         try:
-            devices = self.dmsetup.devices_of_vg(self.vg, self.deadline.timeout())
+            devices = self.device_mapper.devices_of_vg(self.vg, self.deadline.timeout())
         except dmsetup.DmError as error:
             raise OcfError(codes.ERR_GENERIC, f"cannot ask device-mapper: {error}") from None
         prefix = self.vg.replace("-", "--") + "-"

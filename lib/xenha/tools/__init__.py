@@ -17,3 +17,12 @@ class ToolNotFound(Exception):
     def __init__(self, name: str):
         super().__init__(f"{name}: command not found")
         self.name = name
+
+
+class ToolError(Exception):
+    """A tool failed or printed something unreadable. Each driver has its subclass;
+    `result` is the finished command (None when the failure is in its output)."""
+
+    def __init__(self, message: str, result=None):
+        super().__init__(message)
+        self.result = result

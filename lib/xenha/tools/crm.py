@@ -6,7 +6,7 @@ A missing tool is a CrmError like any other failure: nothing an agent asks here 
 fail its action (the callers decide what an unknown answer means).
 """
 
-from xenha.tools import ToolNotFound, runner
+from xenha.tools import ToolError, ToolNotFound, runner
 
 # crm_attribute's exit code for a missing attribute or node ("No such device or address").
 RC_NO_SUCH = 105
@@ -16,10 +16,8 @@ RC_NO_MATCH = (105, 6)
 TIMEOUT = 10.0
 
 
-class CrmError(Exception):
-    def __init__(self, message: str, result: runner.CommandResult | None = None):
-        super().__init__(message)
-        self.result = result
+class CrmError(ToolError):
+    """crm_attribute or cibadmin failed, or is not installed."""
 
 
 class Crm:

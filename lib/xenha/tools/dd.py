@@ -4,16 +4,14 @@ In a child process on purpose: a read from dead storage can hang in the kernel, 
 caller's timeout must still hold (the child is killed, the caller is not stuck in D state).
 """
 
-from xenha.tools import runner
+from xenha.tools import ToolError, runner
 
 # How long one read may take at most (callers pass less when their deadline is nearer).
 READ_TIMEOUT = 10.0
 
 
-class ReadError(Exception):
-    def __init__(self, message: str, result: runner.CommandResult | None = None):
-        super().__init__(message)
-        self.result = result
+class ReadError(ToolError):
+    """The device did not answer the read (or dd failed)."""
 
 
 class Dd:

@@ -17,7 +17,7 @@ r (read-only) / w, ... ; uuid of an LV is `LVM-<vg uuid><lv uuid>` (no dashes).
 
 import posix
 
-from xenha.tools import runner
+from xenha.tools import ToolError, runner
 
 MAPPER_DIR = "/dev/mapper"
 S_IFMT, S_IFBLK = 0o170000, 0o060000
@@ -27,10 +27,8 @@ QUERY_TIMEOUT = 30.0
 NO_DEVICES = "No devices found"
 
 
-class DmError(Exception):
-    def __init__(self, message: str, result: runner.CommandResult | None = None):
-        super().__init__(message)
-        self.result = result
+class DmError(ToolError):
+    """dmsetup failed or printed a row we cannot read."""
 
 
 class MappedDevice:

@@ -21,7 +21,7 @@ Exit codes of drbdsetup/drbdadm state changes (tools.md §2): 10 object/config e
 resync, 5 disk state lower than outdated, 20 module problem.
 """
 
-from xenha.tools import runner
+from xenha.tools import ToolError, runner
 
 RC_NO_OBJECT = 10
 RC_STATE_CHANGE = 11
@@ -45,12 +45,8 @@ CONNECTING_84 = ("WFConnection", "WFReportParams")
 WRAPPER_START, WRAPPER_MIDDLE = "Command '", "' terminated with exit code "
 
 
-class DrbdError(Exception):
+class DrbdError(ToolError):
     """DRBD's tools failed or printed something unreadable: the truth is unknown."""
-
-    def __init__(self, message: str, result: runner.CommandResult | None = None):
-        super().__init__(message)
-        self.result = result
 
     @property
     def returncode(self) -> int | None:
@@ -382,13 +378,22 @@ class ResourceConfig:
         return "allow-two-primaries yes" in " ".join(self.text.split())
 
 
-class Drbd9State:
-    """DRBD 9: the state from `drbdsetup events2 --now RES`."""
+class StateBackend:
+    """How one DRBD version's tools tell a resource's state (a `ResourceState` either way)."""
 
-    version = "9"
+    version = ""
 
     def __init__(self, driver):
         self.driver = driver
+
+    def state(self, timeout: float) -> ResourceState | None:
+        raise NotImplementedError
+
+
+class Drbd9State(StateBackend):
+    """DRBD 9: the state from `drbdsetup events2 --now RES`."""
+
+    version = "9"
 
     def state(self, timeout: float) -> ResourceState | None:
         resource = self.driver.resource
@@ -400,13 +405,10 @@ class Drbd9State:
         return parse_events2(result.stdout).get(resource)
 
 
-class Drbd84State:
+class Drbd84State(StateBackend):
     """DRBD 8.4: the state from `drbdadm role`, `cstate` and `dstate` (one call each)."""
 
     version = "8.4"
-
-    def __init__(self, driver):
-        self.driver = driver
 
     def state(self, timeout: float) -> ResourceState | None:
         resource = self.driver.resource

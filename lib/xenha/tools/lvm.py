@@ -11,7 +11,7 @@ reason on stderr ("Volume group "X" not found", "Failed to find logical volume "
 monitors, not in the cheap monitor (which asks device-mapper, see tools/dmsetup.py).
 """
 
-from xenha.tools import runner
+from xenha.tools import ToolError, runner
 
 LV_FIELDS = ("vg_name", "lv_name", "lv_attr", "lv_size", "lv_active", "lv_tags", "lv_path", "origin",
              "lv_uuid", "segtype", "lv_health_status", "lv_autoactivation")
@@ -27,12 +27,8 @@ RC_NOT_FOUND = 5
 QUERY_TIMEOUT = 30.0
 
 
-class LvmError(Exception):
+class LvmError(ToolError):
     """An lvm command failed or printed something unreadable."""
-
-    def __init__(self, message: str, result: runner.CommandResult | None = None):
-        super().__init__(message)
-        self.result = result
 
 
 def parse_report(text: str, kind: str) -> list[dict]:

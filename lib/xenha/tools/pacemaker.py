@@ -5,15 +5,13 @@ Not on any agent's path."""
 import os
 import xml.etree.ElementTree as ET
 
-from xenha.tools import runner
+from xenha.tools import ToolError, runner
 
 TIMEOUT = 120.0
 
 
-class PacemakerError(Exception):
-    def __init__(self, message: str, result: runner.CommandResult | None = None):
-        super().__init__(message)
-        self.result = result
+class PacemakerError(ToolError):
+    """A Pacemaker tool failed."""
 
 
 def _env(cib_path: str | None = None) -> dict:

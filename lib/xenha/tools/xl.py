@@ -8,17 +8,13 @@ either succeeds or raises `XlError` carrying xl's own words.
 """
 
 from xenha.hypervisor import domain as dom
-from xenha.tools import runner
+from xenha.tools import ToolError, runner
 
 HEADER_FIELDS = ("Name", "ID", "Mem", "VCPUs", "State", "Time(s)")
 
 
-class XlError(Exception):
+class XlError(ToolError):
     """xl failed or answered something we cannot read: the truth is unknown."""
-
-    def __init__(self, message: str, result: runner.CommandResult | None = None):
-        super().__init__(message)
-        self.result = result
 
 
 def parse_list(text: str) -> list[dom.Domain]:
