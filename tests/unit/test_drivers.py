@@ -11,8 +11,8 @@ from xenha.ocf.agent import ResourceAgent, ToolMissing
 from xenha.tools import ToolNotFound
 from xenha.tools.crm import Crm, CrmError, element_ids
 from xenha.tools.dd import Dd, ReadError
-from xenha.tools.drbd import (Drbd, DrbdCommandFailed, DrbdError, DrbdRefused, ResourceConfig, connection_84,
-                              drbd_words, parse_events2, state_84)
+from xenha.tools.drbd import (Drbd, DrbdError, DrbdRefused, allows_two_primaries,
+                              connection_84, drbd_words, parse_events2, state_84)
 from xenha.tools.lvm import Lvm, LvmError
 
 WRAPPED_FAILURE = ("r0: State change failed: (-1) Multiple primaries not allowed by config\n"
@@ -137,6 +137,7 @@ def test_version_from_drbd_utils_override_without_asking_the_module(tools):
     drbd = drbd_tools(tools)
     drbd.env = dict(tools.env, DRBD_DRIVER_VERSION_OVERRIDE="8.4.11")
     assert drbd.detect_version(5) == "8.4" and drbd.version == "8.4"
+    assert Drbd("r0", env=tools.env, version="7").version is None, "an unknown version is detected"
     assert tools.calls() == []
 
 
@@ -175,7 +176,7 @@ def test_changes_run_drbdadm_with_the_configuration(tools):
 
 def test_a_failure_carries_drbds_own_words_apart_from_drbdadms_wrapper(tools):
     drbd = drbd_tools(tools, drbdadm=f"cat >&2 <<'EOF'\n{WRAPPED_FAILURE}EOF\nexit 11")
-    with pytest.raises(DrbdCommandFailed) as failed:
+    with pytest.raises(DrbdError) as failed:
         drbd.primary(5)
     assert not isinstance(failed.value, DrbdRefused), "11 may change: the caller may retry"
     assert failed.value.drbd_said == "r0: State change failed: (-1) Multiple primaries not allowed by config"
@@ -202,17 +203,17 @@ def test_teardown_without_drbdadm_and_of_a_resource_that_is_not_there(tools):
     Drbd("r0", env=tools.env).teardown(5)
     assert tools.calls() == ["drbdsetup down r0"]
     tools.add("drbdsetup", 'echo "r0: State change failed: (-12) Device is held open by someone" >&2; exit 11')
-    with pytest.raises(DrbdCommandFailed, match="held open"):
+    with pytest.raises(DrbdError, match="held open"):
         Drbd("r0", env=tools.env).teardown(5)
 
 
 def test_configuration_and_allow_two_primaries(tools):
     drbd = drbd_tools(tools, drbdadm="echo 'resource r0 { net { allow-two-primaries   yes; } }'")
-    assert drbd.configuration(5).allows_two_primaries
-    assert not ResourceConfig("resource r0 { net { protocol C; } }").allows_two_primaries
+    assert allows_two_primaries(drbd.dump(5))
+    assert not allows_two_primaries("resource r0 { net { protocol C; } }")
     drbd = drbd_tools(tools, drbdadm="echo \"'r0' not defined in your config (for this host).\" >&2; exit 1")
-    with pytest.raises(DrbdCommandFailed, match="not defined"):
-        drbd.configuration(5)
+    with pytest.raises(DrbdError, match="not defined"):
+        drbd.dump(5)
 
 
 def test_status_json_and_backing_device(tools):
@@ -228,7 +229,7 @@ def test_status_json_and_backing_device(tools):
 
 def test_timeouts_are_the_drivers(tools):
     drbd = drbd_tools(tools, drbdadm="sleep 5")
-    with pytest.raises(DrbdCommandFailed, match="drbdadm timed out after"):
+    with pytest.raises(DrbdError, match="drbdadm timed out after"):
         drbd.up(0.2)
 
 
@@ -261,6 +262,12 @@ def test_lvm_failure_carries_lvms_words(tools):
     tools.add("lvchange", 'echo "  Volume group \\"vg0\\" not found" >&2; exit 5')
     with pytest.raises(LvmError, match='Volume group "vg0" not found'):
         Lvm(env=tools.env).activate("vg0", ["a"], "complete", 5)
+
+
+def test_an_unreadable_report_is_an_lvm_error(tools):
+    tools.add("vgs", 'echo "  WARNING: something"; echo "{ not json"')
+    with pytest.raises(LvmError, match="unreadable JSON"):
+        Lvm(env=tools.env).volume_group("vg0", 5)
 
 
 def test_lv_at_a_device_that_is_no_lv(tools):

@@ -26,8 +26,8 @@ from xenha.ocf.codes import OcfError
 from xenha.ocf.deadline import DeadlineExceeded
 from xenha.ocf.parameters import INTEGER, SELECT, STRING, Parameter
 from xenha.tools import ToolNotFound
-from xenha.tools.drbd import (BACKENDS, QUERY_TIMEOUT, Drbd, DrbdCommandFailed, DrbdError, DrbdRefused,
-                              ResourceState)
+from xenha.tools.drbd import (QUERY_TIMEOUT, Drbd, DrbdError, DrbdRefused, ResourceState,
+                              allows_two_primaries)
 
 DEFAULT_SCORES = "1000 10000"
 
@@ -212,8 +212,7 @@ class DrbdResourceAgent(ResourceAgent):
         if self._drbd is None:
             forced = self.params.drbd_version
             version = forced if forced != "auto" else self.record.read().get("version") or None
-            self._drbd = Drbd(self.resource, self.params.drbdconf, self.params.drbdadm, self.env.environ,
-                              version=version if version in BACKENDS else None)
+            self._drbd = Drbd(self.resource, self.params.drbdconf, self.params.drbdadm, self.env.environ, version)
         return self._drbd
 
     @property
@@ -280,10 +279,10 @@ class DrbdResourceAgent(ResourceAgent):
     def check_configuration(self) -> None:
         """The resource is defined for this host; dual-primary needs allow-two-primaries."""
         try:
-            config = self.drbd.configuration(self.deadline.timeout())
-        except DrbdCommandFailed as error:
+            dump = self.drbd.dump(self.deadline.timeout())
+        except DrbdError as error:
             raise OcfError(codes.ERR_INSTALLED, f"{self.resource} is not usable on this node: {error}") from None
-        if (self.env.promoted_max or 1) >= 2 and not config.allows_two_primaries:
+        if (self.env.promoted_max or 1) >= 2 and not allows_two_primaries(dump):
             raise OcfError(codes.ERR_CONFIGURED,
                            f"promoted-max=2 needs 'allow-two-primaries yes;' in the net section of {self.resource}")
 
@@ -297,7 +296,7 @@ class DrbdResourceAgent(ResourceAgent):
         except ToolNotFound:
             self.log.info("drbdsetup not installed: no DRBD resource can be configured; stop succeeds")
             return codes.SUCCESS
-        except DrbdCommandFailed as error:
+        except DrbdError as error:
             self.log.exit_reason(f"cannot take {self.resource} down: {error}")
             return codes.ERR_GENERIC
         self.set_score(None)
@@ -374,12 +373,12 @@ class DrbdResourceAgent(ResourceAgent):
         if state is None:
             try:
                 self.drbd.up(self.deadline.timeout(reserve=5.0))
-            except DrbdCommandFailed as error:
+            except DrbdError as error:
                 raise OcfError(codes.ERR_GENERIC, f"drbdadm up {self.resource}: {error}") from None
         else:
             try:
                 self.drbd.adjust(self.deadline.timeout(reserve=5.0))
-            except DrbdCommandFailed as error:
+            except DrbdError as error:
                 self.log.warning(f"drbdadm adjust {self.resource}: {error}")
         state = self.state()
         if state is None:
@@ -418,7 +417,7 @@ class DrbdResourceAgent(ResourceAgent):
             try:
                 self.drbd.secondary(self.deadline.timeout(reserve=2.0))
                 return
-            except DrbdCommandFailed as error:
+            except DrbdError as error:
                 last = str(error)
             self.log.warning(f"drbdadm secondary {self.resource}: {last}")
             if not self.deadline.sleep(pause, reserve=2.0):
@@ -433,13 +432,13 @@ class DrbdResourceAgent(ResourceAgent):
             failure = "drbdadm down reported success"
             try:
                 self.drbd.down(self.deadline.timeout(reserve=2.0))
-            except DrbdCommandFailed as error:
+            except DrbdError as error:
                 # drbdadm needs a readable configuration; drbdsetup does not.
                 self.log.warning(f"drbdadm down {self.resource}: {error}; trying drbdsetup down")
                 failure = "drbdsetup down reported success"
                 try:
                     self.drbd.teardown(self.deadline.timeout(reserve=2.0))
-                except DrbdCommandFailed as last:
+                except DrbdError as last:
                     failure = str(last)
             if self.state() is not None:
                 raise OcfError(codes.ERR_GENERIC, f"{self.resource} still configured after drbdadm down: {failure}")
@@ -468,7 +467,7 @@ class DrbdResourceAgent(ResourceAgent):
                 self.update_score(self.state())
                 raise OcfError(codes.ERR_GENERIC,
                                "Refusing to be promoted to Primary without access to UpToDate data") from None
-            except DrbdCommandFailed as error:
+            except DrbdError as error:
                 words = str(error)
             self.log.warning(f"drbdadm primary {self.resource}: {words}; retrying")
             if not self.deadline.sleep(pause, reserve=2.0):
@@ -499,7 +498,7 @@ class DrbdResourceAgent(ResourceAgent):
                 # A peer came up: make sure we connect to it (drbdadm applies only differences).
                 try:
                     self.drbd.adjust(self.deadline.timeout(reserve=2.0))
-                except DrbdCommandFailed as error:
+                except DrbdError as error:
                     self.log.warning(f"drbdadm adjust {self.resource}: {error}")
                 state = self.state()
             if notify.type == "post":

@@ -13,7 +13,7 @@ from xenha.ocf.agent import Action, ResourceAgent, main as ocf_main
 from xenha.ocf.codes import OcfError
 from xenha.ocf.parameters import BOOLEAN, INTEGER, SELECT, STRING, Parameter
 from xenha.ocf.state import ResourceRecord
-from xenha.tools.xl import Xl, XlError, XlUnreachable
+from xenha.tools.xl import Xl, XlError
 
 DEFAULT_TRANSPORT = "ssh -o BatchMode=yes -o ConnectTimeout=10"
 SHUTDOWN_PV = "pv"
@@ -402,9 +402,9 @@ class XenDomainAgent(ResourceAgent):
         try:
             remote = self.xl.remote_presence(name, transport, address,
                                              self.deadline.timeout(30.0, reserve=self.step_reserve))
-        except XlUnreachable as error:
-            raise OcfError(codes.ERR_GENERIC, f"preflight: cannot reach xl on {target}: {error}") from None
         except XlError as error:
+            if error.result is not None:  # the transport or the remote xl failed
+                raise OcfError(codes.ERR_GENERIC, f"preflight: cannot reach xl on {target}: {error}") from None
             raise OcfError(codes.ERR_GENERIC, f"preflight: unreadable xl list from {target}: {error}") from None
         if not remote.absent:
             raise OcfError(codes.ERR_GENERIC,

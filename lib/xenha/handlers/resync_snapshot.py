@@ -32,7 +32,8 @@ import os
 import sys
 
 from xenha.tools.drbd import Drbd, DrbdError
-from xenha.tools.lvm import LogicalVolume, Lvm, LvmError
+from xenha.tools.lvm import Lvm, LvmError
+from xenha.tools.lvm_report import LogicalVolume
 
 SUFFIX = "-before-resync"
 TIMEOUT = 60.0

@@ -6,7 +6,7 @@ A missing tool is a CrmError like any other failure: nothing an agent asks here 
 fail its action (the callers decide what an unknown answer means).
 """
 
-from xenha.tools import ToolError, ToolNotFound, runner
+from xenha.tools import Tool, ToolNotFound, runner
 
 # crm_attribute's exit code for a missing attribute or node ("No such device or address").
 RC_NO_SUCH = 105
@@ -16,8 +16,12 @@ RC_NO_MATCH = (105, 6)
 TIMEOUT = 10.0
 
 
-class CrmError(ToolError):
+class CrmError(Exception):
     """crm_attribute or cibadmin failed, or is not installed."""
+
+    def __init__(self, message: str, result=None):
+        super().__init__(message)
+        self.result = result  # the finished command (runner.CommandResult); None: unreadable output
 
 
 class Crm:
@@ -25,13 +29,13 @@ class Crm:
 
     def __init__(self, env=None):
         self.env = env
-        self.crm_attribute = runner.Tool("crm_attribute", env)
-        self.cibadmin = runner.Tool("cibadmin", env)
+        self.crm_attribute = Tool("crm_attribute", env)
+        self.cibadmin = Tool("cibadmin", env)
 
     def binaries(self) -> tuple:
         return (self.crm_attribute, self.cibadmin)
 
-    def _run(self, tool: runner.Tool, args, timeout: float) -> runner.CommandResult:
+    def _run(self, tool: Tool, args, timeout: float) -> runner.CommandResult:
         try:
             return tool.run(args, min(timeout, TIMEOUT))
         except ToolNotFound as missing:

@@ -4,19 +4,23 @@ In a child process on purpose: a read from dead storage can hang in the kernel, 
 caller's timeout must still hold (the child is killed, the caller is not stuck in D state).
 """
 
-from xenha.tools import ToolError, runner
+from xenha.tools import Tool
 
 # How long one read may take at most (callers pass less when their deadline is nearer).
 READ_TIMEOUT = 10.0
 
 
-class ReadError(ToolError):
+class ReadError(Exception):
     """The device did not answer the read (or dd failed)."""
+
+    def __init__(self, message: str, result=None):
+        super().__init__(message)
+        self.result = result  # the finished command (runner.CommandResult); None: unreadable output
 
 
 class Dd:
     def __init__(self, env=None):
-        self.dd = runner.Tool("dd", env)
+        self.dd = Tool("dd", env)
 
     def binaries(self) -> tuple:
         return (self.dd,)

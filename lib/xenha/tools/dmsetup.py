@@ -17,7 +17,7 @@ r (read-only) / w, ... ; uuid of an LV is `LVM-<vg uuid><lv uuid>` (no dashes).
 
 import posix
 
-from xenha.tools import ToolError, runner
+from xenha.tools import Tool
 
 MAPPER_DIR = "/dev/mapper"
 S_IFMT, S_IFBLK = 0o170000, 0o060000
@@ -27,8 +27,12 @@ QUERY_TIMEOUT = 30.0
 NO_DEVICES = "No devices found"
 
 
-class DmError(ToolError):
+class DmError(Exception):
     """dmsetup failed or printed a row we cannot read."""
+
+    def __init__(self, message: str, result=None):
+        super().__init__(message)
+        self.result = result  # the finished command (runner.CommandResult); None: unreadable output
 
 
 class MappedDevice:
@@ -127,7 +131,7 @@ class Dmsetup:
     """The dmsetup calls agents make (the process-free reads above need no driver)."""
 
     def __init__(self, env=None):
-        self.dmsetup = runner.Tool("dmsetup", env)
+        self.dmsetup = Tool("dmsetup", env)
 
     def binaries(self) -> tuple:
         return (self.dmsetup,)

@@ -4,11 +4,11 @@ The driver owns every drbdadm/drbdsetup call an agent or handler makes (argv, ti
 parsing, typed failures) and reads a resource's state through one of two backends that
 return the same `ResourceState`:
 
-- DRBD 9 (`Drbd9State`): `drbdsetup events2 --now RES` (one line per object: resource,
+- DRBD 9 (`state_from_events2`): `drbdsetup events2 --now RES` (one line per object: resource,
   device, connection, peer-device, path; `exists -` ends the dump) — text, one call, no
   JSON import. `events2` streams (create/change/destroy lines) replay onto the same
   model. `drbdsetup status --json` is parsed too (handlers, operators).
-- DRBD 8.4 (`Drbd84State`): drbdadm's role/cstate/dstate (`Primary/Secondary`,
+- DRBD 8.4 (`state_from_drbdadm_84`): drbdadm's role/cstate/dstate (`Primary/Secondary`,
   `Connected`, `UpToDate/UpToDate`), mapped onto DRBD 9's model by `state_84`, the one
   place that knows how 8.4's connection states fold replication in. `/proc/drbd` of 8.4
   (one line per minor: cs ro ds) goes through the same mapping.
@@ -21,7 +21,7 @@ Exit codes of drbdsetup/drbdadm state changes (tools.md §2): 10 object/config e
 resync, 5 disk state lower than outdated, 20 module problem.
 """
 
-from xenha.tools import ToolError, runner
+from xenha.tools import Tool, runner
 
 RC_NO_OBJECT = 10
 RC_STATE_CHANGE = 11
@@ -45,37 +45,38 @@ CONNECTING_84 = ("WFConnection", "WFReportParams")
 WRAPPER_START, WRAPPER_MIDDLE = "Command '", "' terminated with exit code "
 
 
-class DrbdError(ToolError):
-    """DRBD's tools failed or printed something unreadable: the truth is unknown."""
+class DrbdError(Exception):
+    """drbdadm/drbdsetup failed, or printed something unreadable: the truth is unknown.
+
+    For a failed command, str() is the tool's last line on stderr (what exit reasons
+    show) and `drbd_said` is DRBD's own explanation, e.g. "r0: State change failed: (-1)
+    Multiple primaries not allowed by config", without drbdadm's "Command '...'
+    terminated with exit code N" wrapper line.
+    """
+
+    def __init__(self, message: str, result=None):
+        super().__init__(message)
+        self.result = result  # the finished command (runner.CommandResult); None: unreadable output
 
     @property
     def returncode(self) -> int | None:
         return None if self.result is None else self.result.returncode
 
-
-class DrbdCommandFailed(DrbdError):
-    """drbdadm/drbdsetup did not do what it was asked.
-
-    str() is the tool's last line on stderr (what exit reasons show); `drbd_said` is
-    DRBD's own explanation, e.g. "r0: State change failed: (-1) Multiple primaries not
-    allowed by config", without drbdadm's "Command '...' terminated with exit code N"
-    wrapper line.
-    """
-
-    def __init__(self, result: runner.CommandResult):
-        super().__init__(result.said(), result)
-        self.drbd_said = drbd_words(result.stderr) or result.describe()
+    @property
+    def drbd_said(self) -> str:
+        if self.result is None:
+            return str(self)
+        return drbd_words(self.result.stderr) or self.result.describe()
 
 
-class DrbdRefused(DrbdCommandFailed):
+class DrbdRefused(DrbdError):
     """A refusal that no retry can change (see FINAL_CODES): callers stop at once."""
 
 
-def command_failed(result: runner.CommandResult) -> DrbdCommandFailed:
+def command_failed(result: runner.CommandResult) -> DrbdError:
     """The typed failure of a finished command (refusals no retry can change apart)."""
-    if result.returncode in FINAL_CODES and not result.timed_out:
-        return DrbdRefused(result)
-    return DrbdCommandFailed(result)
+    kind = DrbdRefused if result.returncode in FINAL_CODES and not result.timed_out else DrbdError
+    return kind(result.said(), result)
 
 
 def drbd_words(text: str) -> str:
@@ -365,66 +366,41 @@ def parse_proc_drbd(text: str) -> dict:
     return states
 
 
-class ResourceConfig:
-    """What `drbdadm dump RES` says about a resource defined for this host."""
-
-    __slots__ = ("text",)
-
-    def __init__(self, text: str):
-        self.text = text
-
-    @property
-    def allows_two_primaries(self) -> bool:
-        return "allow-two-primaries yes" in " ".join(self.text.split())
+def allows_two_primaries(dump: str) -> bool:
+    """Whether a resource's configuration (`drbdadm dump RES`) lets both nodes be Primary."""
+    return "allow-two-primaries yes" in " ".join(dump.split())
 
 
-class StateBackend:
-    """How one DRBD version's tools tell a resource's state (a `ResourceState` either way)."""
+# The two backends: how each DRBD version's tools tell a resource's state, as the same
+# ResourceState (None: not configured here, certain). Functions, not classes: one of
+# them runs on every monitor, and every class costs import time.
+def state_from_events2(driver, timeout: float) -> ResourceState | None:
+    """DRBD 9: `drbdsetup events2 --now RES`."""
+    resource = driver.resource
+    result = driver.drbdsetup.run(["events2", "--now", resource], min(timeout, QUERY_TIMEOUT))
+    if not_configured(result):
+        return None
+    if not result.ok:
+        raise DrbdError(f"cannot read the state of {resource}: {result.describe()}", result)
+    return parse_events2(result.stdout).get(resource)
 
-    version = ""
 
-    def __init__(self, driver):
-        self.driver = driver
-
-    def state(self, timeout: float) -> ResourceState | None:
-        raise NotImplementedError
-
-
-class Drbd9State(StateBackend):
-    """DRBD 9: the state from `drbdsetup events2 --now RES`."""
-
-    version = "9"
-
-    def state(self, timeout: float) -> ResourceState | None:
-        resource = self.driver.resource
-        result = self.driver.drbdsetup.run(["events2", "--now", resource], min(timeout, QUERY_TIMEOUT))
-        if not_configured(result):
+def state_from_drbdadm_84(driver, timeout: float) -> ResourceState | None:
+    """DRBD 8.4: `drbdadm role`, `cstate` and `dstate` (one call each), through state_84."""
+    resource = driver.resource
+    answers = []
+    for query in ("role", "cstate", "dstate"):
+        result = driver.adm([query, resource], min(timeout, QUERY_TIMEOUT))
+        text = result.stdout.strip()
+        if result.returncode == RC_NO_OBJECT or text == "Unconfigured" or "Unconfigured" in result.stderr:
             return None
-        if not result.ok:
+        if not result.ok or not text:
             raise DrbdError(f"cannot read the state of {resource}: {result.describe()}", result)
-        return parse_events2(result.stdout).get(resource)
+        answers.append(text.splitlines()[0].strip())
+    return state_84(resource, *answers)
 
 
-class Drbd84State(StateBackend):
-    """DRBD 8.4: the state from `drbdadm role`, `cstate` and `dstate` (one call each)."""
-
-    version = "8.4"
-
-    def state(self, timeout: float) -> ResourceState | None:
-        resource = self.driver.resource
-        answers = []
-        for query in ("role", "cstate", "dstate"):
-            result = self.driver.adm([query, resource], min(timeout, QUERY_TIMEOUT))
-            text = result.stdout.strip()
-            if result.returncode == RC_NO_OBJECT or text == "Unconfigured" or "Unconfigured" in result.stderr:
-                return None
-            if not result.ok or not text:
-                raise DrbdError(f"cannot read the state of {resource}: {result.describe()}", result)
-            answers.append(text.splitlines()[0].strip())
-        return state_84(resource, *answers)
-
-
-BACKENDS = {"9": Drbd9State, "8.4": Drbd84State}
+BACKENDS = {"9": state_from_events2, "8.4": state_from_drbdadm_84}
 
 
 def not_configured(result: runner.CommandResult) -> bool:
@@ -435,11 +411,12 @@ def not_configured(result: runner.CommandResult) -> bool:
 class Drbd:
     """drbdadm and drbdsetup for one resource: every call a method with its own timeout
     (at most QUERY_TIMEOUT or CHANGE_TIMEOUT, less when the caller's `timeout` is
-    shorter), every failure a DrbdError.
+    shorter), every failure a DrbdError (DrbdRefused: do not retry).
 
-    `version` ("9" or "8.4") picks the backend that reads the state; None: detected on
-    the first `state()` (or call `detect_version()` first to know whether a module is
-    loaded at all). `conf` None lets drbdadm use its default configuration.
+    `version` ("9" or "8.4", a key of BACKENDS) picks the backend that reads the
+    state; anything else: detected on the first `state()` (or call `detect_version()`
+    first to know whether a module is loaded at all). `conf` None lets drbdadm use its
+    default configuration.
     """
 
     def __init__(self, resource: str, conf: str | None = None, drbdadm: str = "drbdadm", env=None,
@@ -447,13 +424,9 @@ class Drbd:
         self.resource = resource
         self.conf = conf
         self.env = env
-        self.drbdadm = runner.Tool(drbdadm, env)
-        self.drbdsetup = runner.Tool("drbdsetup", env)
-        self.backend = BACKENDS[version](self) if version else None
-
-    @property
-    def version(self) -> str | None:
-        return None if self.backend is None else self.backend.version
+        self.drbdadm = Tool(drbdadm, env)
+        self.drbdsetup = Tool("drbdsetup", env)
+        self.version = version if version in BACKENDS else None
 
     def binaries(self) -> tuple:
         return (self.drbdadm, self.drbdsetup)
@@ -463,9 +436,8 @@ class Drbd:
         """"9", "8.4", or None when no DRBD module is loaded (or drbdsetup is missing);
         the backend follows. drbd-utils' own override (DRBD_DRIVER_VERSION_OVERRIDE)
         wins, then /proc/drbd, then `drbdsetup --version`."""
-        version = self._module_version(timeout)
-        self.backend = BACKENDS[version](self) if version else None
-        return version
+        self.version = self._module_version(timeout)
+        return self.version
 
     def _module_version(self, timeout: float) -> str | None:
         override = (self.env or {}).get("DRBD_DRIVER_VERSION_OVERRIDE", "")
@@ -495,9 +467,9 @@ class Drbd:
     # --- reading ------------------------------------------------------------------------------
     def state(self, timeout: float) -> ResourceState | None:
         """The resource on this node, or None when it is not configured (certain)."""
-        if self.backend is None and self.detect_version(timeout) is None:
+        if self.version is None and self.detect_version(timeout) is None:
             raise DrbdError("no DRBD kernel module is loaded")
-        return self.backend.state(timeout)
+        return BACKENDS[self.version](self, timeout)
 
     def status(self, timeout: float) -> ResourceState | None:
         """The resource from `drbdsetup status --json` (DRBD 9), None when not configured."""
@@ -508,13 +480,13 @@ class Drbd:
             raise DrbdError(f"cannot read the status of {self.resource}: {result.describe()}", result)
         return parse_status_json(result.stdout).get(self.resource)
 
-    def configuration(self, timeout: float) -> ResourceConfig:
-        """`drbdadm dump RES`: the resource as defined for this host (DrbdCommandFailed
-        when drbdadm refuses it: not defined here, parse error, ...)."""
+    def dump(self, timeout: float) -> str:
+        """`drbdadm dump RES`: the resource as defined for this host (DrbdError
+        when drbdadm refuses it: not defined here, parse error, ...); see allows_two_primaries."""
         result = self.adm(["dump", self.resource], min(timeout, QUERY_TIMEOUT))
         if not result.ok:
             raise command_failed(result)
-        return ResourceConfig(result.stdout)
+        return result.stdout
 
     def backing_device(self, volume: str, timeout: float) -> str:
         """The lower-level device of one volume (`drbdadm sh-ll-dev RES/VOL`)."""

@@ -5,13 +5,17 @@ Not on any agent's path."""
 import os
 import xml.etree.ElementTree as ET
 
-from xenha.tools import ToolError, runner
+from xenha.tools import runner
 
 TIMEOUT = 120.0
 
 
-class PacemakerError(ToolError):
+class PacemakerError(Exception):
     """A Pacemaker tool failed."""
+
+    def __init__(self, message: str, result=None):
+        super().__init__(message)
+        self.result = result  # the finished command (runner.CommandResult); None: unreadable output
 
 
 def _env(cib_path: str | None = None) -> dict:

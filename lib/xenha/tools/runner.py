@@ -16,9 +16,9 @@ output parsing does not depend on the node's language.
 import posix
 import time
 
-from xenha.tools import ToolNotFound
+from xenha.tools import ToolNotFound, which
 
-__all__ = ("CommandResult", "Tool", "ToolNotFound", "last_line", "run", "which")
+__all__ = ("CommandResult", "ToolNotFound", "last_line", "run", "which")
 
 # Linux signal numbers (the `signal` module imports `enum`; see the module docstring).
 SIGKILL = 9
@@ -67,65 +67,11 @@ class CommandResult:
         return f"CommandResult({self.describe()!r})"
 
 
-class Tool:
-    """One executable a driver runs: its name (or path), looked up once on the PATH
-    of the environment the commands get, and run with that environment.
-
-    Drivers declare theirs (`binaries()`), so that agents check one list in one place
-    (`ResourceAgent.require`) instead of spelling the names out again.
-    """
-
-    __slots__ = ("name", "env", "_resolved")
-
-    def __init__(self, name: str, env=None):
-        self.name = name
-        self.env = env
-        self._resolved = None
-
-    def path(self) -> str | None:
-        """Where the executable is, or None when it is not installed."""
-        if self._resolved is None:
-            search = None if self.env is None else self.env.get("PATH", "")
-            self._resolved = which(self.name, search) or ""
-        return self._resolved or None
-
-    def installed(self) -> bool:
-        return self.path() is not None
-
-    def run(self, args, timeout: float, stdin: bytes | None = None) -> CommandResult:
-        """`name args...` for at most `timeout` seconds; ToolNotFound when not installed."""
-        program = self.path()
-        if program is None:
-            raise ToolNotFound(self.name)
-        return run([self.name, *args], timeout, env=self.env, stdin=stdin, executable=program)
-
-
 def last_line(text: str) -> str:
     for line in reversed(text.splitlines()):
         if line.strip():
             return line.strip()
     return ""
-
-
-def _is_executable_file(path: str) -> bool:
-    try:
-        mode = posix.stat(path).st_mode
-    except OSError:
-        return False
-    return (mode & 0o170000) == 0o100000 and posix.access(path, posix.X_OK)
-
-
-def which(name: str, path: str | None = None) -> str | None:
-    """The path of an executable, like `command -v`; `path` defaults to this process's PATH."""
-    if "/" in name:
-        return name if _is_executable_file(name) else None
-    if path is None:
-        path = posix.environ.get(b"PATH", b"").decode("utf-8", "surrogateescape")
-    for directory in path.split(":"):
-        candidate = f"{directory or '.'}/{name}"
-        if _is_executable_file(candidate):
-            return candidate
-    return None
 
 
 def run(argv, timeout: float, *, env=None, stdin: bytes | None = None,
@@ -134,7 +80,7 @@ def run(argv, timeout: float, *, env=None, stdin: bytes | None = None,
 
     Raises ToolNotFound when argv[0] cannot be found. Never raises on a non-zero exit
     or a timeout: the result says what happened. `executable` is argv[0] already
-    looked up (by a `Tool`): the child still sees argv[0] as given.
+    looked up (by a `xenha.tools.Tool`): the child still sees argv[0] as given.
     """
     if env is None:
         from xenha.ocf.environment import process_environ

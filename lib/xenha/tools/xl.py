@@ -8,13 +8,17 @@ either succeeds or raises `XlError` carrying xl's own words.
 """
 
 from xenha.hypervisor import domain as dom
-from xenha.tools import ToolError, runner
+from xenha.tools import Tool, runner
 
 HEADER_FIELDS = ("Name", "ID", "Mem", "VCPUs", "State", "Time(s)")
 
 
-class XlError(ToolError):
+class XlError(Exception):
     """xl failed or answered something we cannot read: the truth is unknown."""
+
+    def __init__(self, message: str, result=None):
+        super().__init__(message)
+        self.result = result  # the finished command (runner.CommandResult); None: unreadable output
 
 
 def parse_list(text: str) -> list[dom.Domain]:
@@ -73,16 +77,12 @@ def classify_migration(result: runner.CommandResult) -> str:
     return dom.FAILED_OTHER
 
 
-class XlUnreachable(XlError):
-    """The transport to another host's xl failed (no answer to read)."""
-
-
 class Xl:
     """The xl driver: every call bounded by a timeout, every failure an XlError."""
 
     def __init__(self, binary: str = "xl", env=None):
         self.env = env
-        self.xl = runner.Tool(binary, env)
+        self.xl = Tool(binary, env)
 
     @property
     def binary(self) -> str:
@@ -144,9 +144,9 @@ class Xl:
 
     def remote_presence(self, name: str, transport: str, address: str, timeout: float) -> dom.DomainPresence:
         """What `xl list` on another host says about `name`, reached through the
-        migration transport (the migration preflight). XlUnreachable when the transport
-        or the remote xl fails, XlError when its answer is unreadable."""
+        migration transport (the migration preflight). XlError when the transport or
+        the remote xl fails (`result` set) or its answer is unreadable (`result` None)."""
         result = runner.run(["sh", "-c", f"{transport} {address} xl list"], timeout, env=self.env)
         if not result.ok:
-            raise XlUnreachable(result.describe(), result)
+            raise XlError(result.describe(), result)
         return dom.DomainPresence(name, parse_list(result.stdout))
