@@ -11,6 +11,7 @@ from xenha.ocf.agent import ResourceAgent, ToolMissing
 from xenha.tools import ToolNotFound
 from xenha.tools.crm import Crm, CrmError, element_ids
 from xenha.tools.dd import Dd, ReadError
+from xenha.tools.hook import run_hook
 from xenha.tools.drbd import (Drbd, DrbdError, DrbdRefused, allows_two_primaries,
                               connection_84, drbd_words, parse_events2, state_84)
 from xenha.tools.lvm import Lvm, LvmError
@@ -292,6 +293,19 @@ def test_promotion_score_argv(tools):
                              "crm_attribute --promotion --lifetime reboot --delete"]
 
 
+def test_node_attribute(tools):
+    tools.add("crm_attribute", 'case "$4" in mk2) echo 10.0.0.2;; mk3) echo "(null)";; '
+                               '*) echo "Error performing operation: No such device or address" >&2; exit 105;; esac')
+    crm = Crm(env=tools.env)
+    assert crm.node_attribute("mk2", "migration_ip", 5) == "10.0.0.2"
+    assert crm.node_attribute("mk3", "migration_ip", 5) is None
+    assert crm.node_attribute("mk9", "migration_ip", 5) is None
+    assert tools.calls()[0] == "crm_attribute --type nodes --node mk2 --name migration_ip --query --quiet"
+    tools.add("crm_attribute", 'echo "Could not connect to the CIB" >&2; exit 102')
+    with pytest.raises(CrmError, match="Could not connect"):
+        crm.node_attribute("mk2", "migration_ip", 5)
+
+
 def test_a_missing_pacemaker_tool_is_a_crm_error(tmp_path):
     with pytest.raises(CrmError, match="crm_attribute: command not found"):
         Crm(env={"PATH": str(tmp_path)}).set_promotion_score(1, None, 5)
@@ -341,3 +355,18 @@ def test_require_names_the_missing_binary_and_its_driver(tools):
 def test_a_tool_that_is_not_installed(tmp_path):
     with pytest.raises(ToolNotFound):
         Drbd("r0", env={"PATH": str(tmp_path)}, version="9").state(5)
+
+
+# --- programs the operator names ----------------------------------------------------------
+def test_hook_outcome(tools):
+    tools.add("unfence", 'echo "out"; echo "unfenced r0" >&2; exit 3')
+    result = run_hook(["unfence", "r0"], 5, env=tools.env)
+    assert (result.ok, result.returncode, result.last_words) == (False, 3, "unfenced r0")
+    assert tools.calls() == ["unfence r0"]
+    tools.add("quiet", "echo done")
+    assert run_hook(["quiet"], 5, env=tools.env).last_words == "done"
+    tools.add("slow", "sleep 5")
+    slow = run_hook(["slow"], 0.2, env=tools.env)
+    assert slow.timed_out and not slow.ok and "timed out" in slow.summary
+    with pytest.raises(ToolNotFound):
+        run_hook(["no-such-program"], 5, env=tools.env)

@@ -440,7 +440,11 @@ class Drbd:
         return self.version
 
     def _module_version(self, timeout: float) -> str | None:
-        override = (self.env or {}).get("DRBD_DRIVER_VERSION_OVERRIDE", "")
+        if self.env is not None:
+            override = self.env.get("DRBD_DRIVER_VERSION_OVERRIDE", "")
+        else:  # this process's environment (`os` costs an import here)
+            import posix
+            override = posix.environ.get(b"DRBD_DRIVER_VERSION_OVERRIDE", b"").decode("utf-8", "replace")
         if override:
             return "8.4" if override.startswith("8.") else "9"
         try:

@@ -84,16 +84,8 @@ class Xl:
         self.env = env
         self.xl = Tool(binary, env)
 
-    @property
-    def binary(self) -> str:
-        return self.xl.name
-
     def binaries(self) -> tuple:
         return (self.xl,)
-
-    def installed(self) -> bool:
-        """Whether the binary is there (looked up on PATH once, then reused)."""
-        return self.xl.installed()
 
     def _run(self, args, timeout: float, stdin: bytes | None = None) -> runner.CommandResult:
         return self.xl.run(args, timeout, stdin=stdin)
