@@ -13,7 +13,6 @@ from xenha.ocf.agent import Action, ResourceAgent, main as ocf_main
 from xenha.ocf.codes import OcfError
 from xenha.ocf.parameters import BOOLEAN, INTEGER, SELECT, STRING, Parameter
 from xenha.ocf.state import ResourceRecord
-from xenha.tools import runner
 from xenha.tools.xl import Xl, XlError
 
 DEFAULT_TRANSPORT = "ssh -o BatchMode=yes -o ConnectTimeout=10"
@@ -134,8 +133,7 @@ class XenDomainAgent(ResourceAgent):
         action = self.env.action
         if action in ("validate-all", "reload-agent") and self.check_level < 10:
             return
-        if not self.xl.installed():
-            raise OcfError(codes.ERR_INSTALLED, f"xl command not found: {self.params.xl}")
+        self.require(self.xl)
         if action == "start":
             self.load_config()
 
@@ -228,13 +226,19 @@ class XenDomainAgent(ResourceAgent):
         return codes.SUCCESS
 
     def run_monitor_scripts(self, name: str) -> None:
-        for script in (self.params.monitor_scripts or "").split():
+        scripts = (self.params.monitor_scripts or "").split()
+        if not scripts:
+            return
+        from xenha.tools import ToolNotFound
+        from xenha.tools.hook import run_hook
+
+        for script in scripts:
             try:
-                result = runner.run([script, name], self.deadline.timeout(reserve=0.5), env=self.env.environ)
-            except runner.ToolNotFound:
+                result = run_hook([script, name], self.deadline.timeout(reserve=0.5), env=self.env.environ)
+            except ToolNotFound:
                 raise OcfError(codes.ERR_GENERIC, f"monitor script {script} not found or not executable") from None
             if not result.ok:
-                raise OcfError(codes.ERR_GENERIC, f"monitor script failed: {result.describe()}")
+                raise OcfError(codes.ERR_GENERIC, f"monitor script failed: {result.summary}")
 
     def action_start(self) -> int:
         config = self.load_config()
@@ -359,7 +363,7 @@ class XenDomainAgent(ResourceAgent):
             self.preflight(name, target, address, transport)
         self.log.info(f"migrating {name} to {target} ({address})")
         outcome, result = self.xl.migrate(name, address, transport, self.deadline.timeout(reserve=self.step_reserve))
-        xl_said = runner.last_line(result.stderr) or result.describe()
+        xl_said = result.said()
         if outcome == dom.MIGRATED:
             self.record.remove()
             self.log.info(f"domain {name} migrated to {target}")
@@ -383,11 +387,11 @@ class XenDomainAgent(ResourceAgent):
         attribute = self.params.migration_address_attribute
         if not attribute:
             return target
-        from xenha.tools import crm
+        from xenha.tools.crm import Crm, CrmError
 
         try:
-            value = crm.node_attribute(target, attribute, self.deadline.timeout(LIST_TIMEOUT), env=self.env.environ)
-        except crm.CrmError as error:
+            value = Crm(env=self.env.environ).node_attribute(target, attribute, self.deadline.timeout(LIST_TIMEOUT))
+        except CrmError as error:
             raise OcfError(codes.ERR_GENERIC, f"cannot read node attribute {attribute} of {target}: {error}") from None
         if value is None:
             raise OcfError(codes.ERR_GENERIC, f"node attribute {attribute} is not set on {target}")
@@ -395,16 +399,12 @@ class XenDomainAgent(ResourceAgent):
 
     def preflight(self, name: str, target: str, address: str, transport: str) -> None:
         """Reach the target's xl through the transport and make sure it holds no copy."""
-        from xenha.tools.xl import parse_list
-
-        command = f"{transport} {address} xl list"
-        result = runner.run(["sh", "-c", command], self.deadline.timeout(30.0, reserve=self.step_reserve),
-                            env=self.env.environ)
-        if not result.ok:
-            raise OcfError(codes.ERR_GENERIC, f"preflight: cannot reach xl on {target}: {result.describe()}")
         try:
-            remote = dom.DomainPresence(name, parse_list(result.stdout))
+            remote = self.xl.remote_presence(name, transport, address,
+                                             self.deadline.timeout(30.0, reserve=self.step_reserve))
         except XlError as error:
+            if error.result is not None:  # the transport or the remote xl failed
+                raise OcfError(codes.ERR_GENERIC, f"preflight: cannot reach xl on {target}: {error}") from None
             raise OcfError(codes.ERR_GENERIC, f"preflight: unreadable xl list from {target}: {error}") from None
         if not remote.absent:
             raise OcfError(codes.ERR_GENERIC,

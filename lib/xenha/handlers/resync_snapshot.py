@@ -28,12 +28,12 @@ handler's output.
 """
 
 import argparse
-import json
 import os
 import sys
 
-from xenha.tools import runner
-from xenha.tools.lvm import LogicalVolume, Lvm, LvmError, parse_report
+from xenha.tools.drbd import Drbd, DrbdError
+from xenha.tools.lvm import Lvm, LvmError
+from xenha.tools.lvm_report import LogicalVolume
 
 SUFFIX = "-before-resync"
 TIMEOUT = 60.0
@@ -84,12 +84,7 @@ class Volume:
         self.snapshot_name = f"{self.lv.name}{SUFFIX}" if self.lv else None
 
     def find_lv(self, device: str) -> LogicalVolume | None:
-        result = self.lvm.run(["lvs", "--reportformat", "json", "--units", "b", "--nosuffix",
-                               "-o", "vg_name,lv_name,lv_size,lv_attr,origin,lv_path", device], TIMEOUT)
-        if not result.ok:
-            return None
-        rows = parse_report(result.stdout, "lv")
-        return LogicalVolume(rows[0]) if rows else None
+        return self.lvm.logical_volume_at(device, TIMEOUT)
 
     def snapshot(self) -> LogicalVolume | None:
         volumes = self.lvm.logical_volumes(self.lv.vg, [self.snapshot_name], TIMEOUT)
@@ -100,28 +95,23 @@ def backing_device(resource: str, volume: str, environ, conf: str | None = None)
     disk = environ.get("DRBD_LL_DISK", "")
     if disk:
         return disk
-    argv = ["drbdadm"] + (["-c", conf] if conf else []) + ["sh-ll-dev", f"{resource}/{volume}"]
-    result = runner.run(argv, TIMEOUT, env=environ)
-    if not result.ok or not result.stdout.strip():
-        raise HandlerError(f"cannot find the backing device of {resource}/{volume}: {result.describe()}")
-    return result.stdout.strip().splitlines()[0]
+    try:
+        return Drbd(resource, conf, env=environ).backing_device(volume, TIMEOUT)
+    except DrbdError as error:
+        raise HandlerError(str(error)) from None
 
 
 def volume_up_to_date(resource: str, volume: str, environ) -> bool | None:
     """Whether DRBD reports this node's volume UpToDate (None: cannot tell)."""
-    result = runner.run(["drbdsetup", "status", "--json", resource], TIMEOUT, env=environ)
-    if not result.ok:
-        return None
     try:
-        resources = json.loads(result.stdout)
-    except ValueError:
+        state = Drbd(resource, env=environ).status(TIMEOUT)
+    except DrbdError:
         return None
-    for entry in resources:
-        if entry.get("name") != resource:
-            continue
-        for device in entry.get("devices", []):
-            if str(device.get("volume")) == str(volume):
-                return device.get("disk-state") == "UpToDate"
+    if state is None:
+        return None
+    for device in state.devices.values():
+        if str(device.volume) == str(volume):
+            return device.disk == "UpToDate"
     return None
 
 
@@ -144,7 +134,7 @@ def before(args, environ) -> int:
         if group.free is not None and size > group.free:
             raise HandlerError(f"cannot snapshot {origin} before the resync of {resource}/{volume}: "
                                f"{size >> 20} MiB needed, {group.name} has {group.free >> 20} MiB free")
-        lvm.change(["lvcreate", "-s", "-n", target.snapshot_name, "-L", f"{size}b", origin], TIMEOUT)
+        lvm.create_snapshot(target.lv, target.snapshot_name, size, TIMEOUT)
     except (HandlerError, LvmError) as problem:
         if args.require:
             say(f"{problem}; refusing the resync (--require)", error=True)
@@ -160,9 +150,11 @@ def after(args, environ) -> int:
     code = remove_after_resync(environ)
     if args.then:
         # DRBD 8.4 has one after-resync-target hook: the unfence script runs from here.
-        result = runner.run(args.then.split(), TIMEOUT, env=environ)
-        if result.stdout.strip() or result.stderr.strip():
-            say(f"{args.then}: {runner.last_line(result.stderr) or runner.last_line(result.stdout)}")
+        from xenha.tools.hook import run_hook
+
+        result = run_hook(args.then.split(), TIMEOUT, env=environ)
+        if result.last_words:
+            say(f"{args.then}: {result.last_words}")
         return result.returncode if result.returncode >= 0 else 1
     return code
 
@@ -179,7 +171,7 @@ def remove_after_resync(environ) -> int:
             f"before the resync: xenha-resync-snapshot rollback {resource} --volume {volume}", error=True)
         return 0
     try:
-        lvm.change(["lvremove", "-f", snap], TIMEOUT)
+        lvm.remove_volume(target.lv.vg, target.snapshot_name, TIMEOUT)
     except LvmError as problem:
         say(f"resync of {resource}/{volume} done, but {snap} could not be removed: {problem}", error=True)
         return 0
@@ -189,8 +181,7 @@ def remove_after_resync(environ) -> int:
 
 def rollback(args, environ) -> int:
     resource, volume = args.resource, str(args.volume)
-    configured = runner.run(["drbdsetup", "status", resource], TIMEOUT, env=environ)
-    if configured.ok:
+    if Drbd(resource, env=environ).status(TIMEOUT) is not None:
         raise HandlerError(f"{resource} is up on this node; take it down first (cluster: pcs resource ban / "
                            f"disable; by hand: drbdadm down {resource})")
     lvm = Lvm(env=environ)
@@ -203,7 +194,7 @@ def rollback(args, environ) -> int:
         raise HandlerError(f"this replaces the data of {target.lv.full_name} with the snapshot taken before the "
                            f"resync; run again with --yes")
     try:
-        lvm.change(["lvconvert", "--merge", f"{target.lv.vg}/{target.snapshot_name}"], TIMEOUT)
+        lvm.merge_snapshot(target.lv.vg, target.snapshot_name, TIMEOUT)
     except LvmError as problem:
         raise HandlerError(f"merge failed: {problem}") from None
     say(f"{target.lv.full_name} is back to its state before the resync of {resource}/{volume}. Its DRBD "
@@ -248,6 +239,6 @@ def main(argv=None) -> int:
     environ = dict(os.environ)
     try:
         return {"before": before, "after": after, "rollback": rollback, "status": status}[args.command](args, environ)
-    except (HandlerError, LvmError) as problem:
+    except (HandlerError, LvmError, DrbdError) as problem:
         say(str(problem), error=True)
         return 1

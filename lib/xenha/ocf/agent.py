@@ -12,6 +12,9 @@ does the rest:
   decides the answer (resource-agents' ocf-rarun):
   stop → `stop_when_invalid()` (0 only if the resource is provably stopped),
   probe → 7, recurring monitor → 1, anything else → the error's own code;
+- the binaries an action needs are declared by the drivers (`binaries()`); an agent
+  passes its drivers to `require()`, the one place that turns a missing binary into
+  `ToolMissing` (code 5, carrying the driver);
 - an `OcfError` from an action becomes its code plus an `ocf-exit-reason:` line;
   running out of time or an unexpected exception becomes 1 with a reason.
 """
@@ -40,6 +43,19 @@ class Action:
         self.depth = depth
         self.role = role
         self.start_delay = start_delay
+
+
+class ToolMissing(OcfError):
+    """A binary that a driver needs is not installed (OCF_ERR_INSTALLED).
+
+    Raised only by `ResourceAgent.require`; `driver` is the driver that needs it, so
+    that what the absence means for a probe or a stop is decided from one place.
+    """
+
+    def __init__(self, tool: str, driver):
+        super().__init__(codes.ERR_INSTALLED, f"{tool} command not found")
+        self.tool = tool
+        self.driver = driver
 
 
 # Actions every agent answers without touching the environment.
@@ -84,6 +100,13 @@ class ResourceAgent:
         """Stop although `check_environment` failed: 0 only if provably stopped."""
         self.log.exit_reason(f"cannot verify that the resource is stopped: {problem.reason}")
         return codes.ERR_GENERIC
+
+    def require(self, *drivers) -> None:
+        """ToolMissing for the first binary one of `drivers` needs and cannot find."""
+        for driver in drivers:
+            for binary in driver.binaries():
+                if not binary.installed():
+                    raise ToolMissing(binary.name, driver)
 
     # --- derived facts ---------------------------------------------------------------
     @property

@@ -30,6 +30,7 @@ import shlex
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
+from xenha.agents import agent_class
 from xenha.cluster.description import Description
 from xenha.render import HEADER
 from xenha.render.xl import file_name as xl_file_name
@@ -42,15 +43,7 @@ PROVIDER = "xenha"
 
 def agent_actions(agent_type: str):
     """The advertised actions of a xenha agent (the meta-data pcs reads)."""
-    if agent_type == "xen-domain":
-        from xenha.agents.xen_domain import ACTIONS
-    elif agent_type == "lvm-volume":
-        from xenha.agents.lvm_volume import ACTIONS
-    elif agent_type == "drbd-resource":
-        from xenha.agents.drbd_resource import ACTIONS
-    else:
-        raise KeyError(agent_type)
-    return ACTIONS
+    return agent_class(agent_type).ACTIONS
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ Two ways to ask, both without an LVM metadata scan:
   a block device whose device number still exists in `/sys/dev/block/<maj>:<min>`, and
   `dm/suspended` there says whether I/O is suspended. This is what the depth-0 monitor
   uses: it must cost less than the shell agent's one `dmsetup` call.
-- `devices_of_vg()`: one `dmsetup info` call, which also gives open counts (stop needs
+- `Dmsetup.devices_of_vg()`: one `dmsetup info` call, which also gives open counts (stop needs
   them: an LV held open, e.g. by DRBD, must not be deactivated). Rows are asked for with
   an explicit separator and field list so the parsing does not depend on column widths:
 
@@ -17,19 +17,22 @@ r (read-only) / w, ... ; uuid of an LV is `LVM-<vg uuid><lv uuid>` (no dashes).
 
 import posix
 
-from xenha.tools import runner
+from xenha.tools import Tool
 
 MAPPER_DIR = "/dev/mapper"
 S_IFMT, S_IFBLK = 0o170000, 0o060000
 
 FIELDS = ("name", "attr", "open", "segments", "uuid")
+QUERY_TIMEOUT = 30.0
 NO_DEVICES = "No devices found"
 
 
 class DmError(Exception):
-    def __init__(self, message: str, result: runner.CommandResult | None = None):
+    """dmsetup failed or printed a row we cannot read."""
+
+    def __init__(self, message: str, result=None):
         super().__init__(message)
-        self.result = result
+        self.result = result  # the finished command (runner.CommandResult); None: unreadable output
 
 
 class MappedDevice:
@@ -124,11 +127,20 @@ def parse_info(text: str) -> list[MappedDevice]:
     return devices
 
 
-def devices_of_vg(vg: str, timeout: float, env=None) -> dict:
-    """{dm name: MappedDevice} of the active LVs of `vg` (one dmsetup call)."""
-    argv = ["dmsetup", "info", "-c", "--noheadings", "--noflush", "--separator", "|",
-            "-o", ",".join(FIELDS), "-S", f"vg_name={vg}"]
-    result = runner.run(argv, timeout, env=env)
-    if not result.ok:
-        raise DmError(result.describe(), result)
-    return {device.name: device for device in parse_info(result.stdout)}
+class Dmsetup:
+    """The dmsetup calls agents make (the process-free reads above need no driver)."""
+
+    def __init__(self, env=None):
+        self.dmsetup = Tool("dmsetup", env)
+
+    def binaries(self) -> tuple:
+        return (self.dmsetup,)
+
+    def devices_of_vg(self, vg: str, timeout: float) -> dict:
+        """{dm name: MappedDevice} of the active LVs of `vg` (one dmsetup call)."""
+        args = ["info", "-c", "--noheadings", "--noflush", "--separator", "|",
+                "-o", ",".join(FIELDS), "-S", f"vg_name={vg}"]
+        result = self.dmsetup.run(args, min(timeout, QUERY_TIMEOUT))
+        if not result.ok:
+            raise DmError(result.describe(), result)
+        return {device.name: device for device in parse_info(result.stdout)}

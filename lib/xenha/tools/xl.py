@@ -8,7 +8,7 @@ either succeeds or raises `XlError` carrying xl's own words.
 """
 
 from xenha.hypervisor import domain as dom
-from xenha.tools import runner
+from xenha.tools import Tool, runner
 
 HEADER_FIELDS = ("Name", "ID", "Mem", "VCPUs", "State", "Time(s)")
 
@@ -16,9 +16,9 @@ HEADER_FIELDS = ("Name", "ID", "Mem", "VCPUs", "State", "Time(s)")
 class XlError(Exception):
     """xl failed or answered something we cannot read: the truth is unknown."""
 
-    def __init__(self, message: str, result: runner.CommandResult | None = None):
+    def __init__(self, message: str, result=None):
         super().__init__(message)
-        self.result = result
+        self.result = result  # the finished command (runner.CommandResult); None: unreadable output
 
 
 def parse_list(text: str) -> list[dom.Domain]:
@@ -81,20 +81,14 @@ class Xl:
     """The xl driver: every call bounded by a timeout, every failure an XlError."""
 
     def __init__(self, binary: str = "xl", env=None):
-        self.binary = binary
         self.env = env
-        self._resolved = None
+        self.xl = Tool(binary, env)
 
-    def installed(self) -> bool:
-        """Whether the binary is there (looked up on PATH once, then reused)."""
-        if self._resolved is None:
-            path = None if self.env is None else self.env.get("PATH", "")
-            self._resolved = runner.which(self.binary, path) or ""
-        return bool(self._resolved)
+    def binaries(self) -> tuple:
+        return (self.xl,)
 
     def _run(self, args, timeout: float, stdin: bytes | None = None) -> runner.CommandResult:
-        program = self._resolved or self.binary
-        return runner.run([program, *args], timeout, env=self.env, stdin=stdin)
+        return self.xl.run(args, timeout, stdin=stdin)
 
     def _checked(self, args, timeout: float) -> runner.CommandResult:
         result = self._run(args, timeout)
@@ -139,3 +133,12 @@ class Xl:
             args += ["-s", transport]
         result = self._run(args + [name, host], timeout)
         return classify_migration(result), result
+
+    def remote_presence(self, name: str, transport: str, address: str, timeout: float) -> dom.DomainPresence:
+        """What `xl list` on another host says about `name`, reached through the
+        migration transport (the migration preflight). XlError when the transport or
+        the remote xl fails (`result` set) or its answer is unreadable (`result` None)."""
+        result = runner.run(["sh", "-c", f"{transport} {address} xl list"], timeout, env=self.env)
+        if not result.ok:
+            raise XlError(result.describe(), result)
+        return dom.DomainPresence(name, parse_list(result.stdout))
