@@ -8,7 +8,7 @@ from conftest import sample
 from xenha.agents.drbd_resource import monitor_verdict, promotion_score
 from xenha.ocf import codes
 from xenha.ocf.agent import ResourceAgent, ToolMissing
-from xenha.tools import ToolNotFound
+from xenha.tools.binaries import ToolNotFound
 from xenha.tools.crm import Crm, CrmError, element_ids
 from xenha.tools.dd import Dd, ReadError
 from xenha.tools.hook import run_hook

@@ -25,7 +25,7 @@ from xenha.ocf.agent import Action, ResourceAgent, main as ocf_main
 from xenha.ocf.codes import OcfError
 from xenha.ocf.deadline import DeadlineExceeded
 from xenha.ocf.parameters import INTEGER, SELECT, STRING, Parameter
-from xenha.tools import ToolNotFound
+from xenha.tools.binaries import ToolNotFound
 from xenha.tools.drbd import (QUERY_TIMEOUT, Drbd, DrbdError, DrbdRefused, ResourceState,
                               allows_two_primaries)
 

@@ -229,7 +229,7 @@ class XenDomainAgent(ResourceAgent):
         scripts = (self.params.monitor_scripts or "").split()
         if not scripts:
             return
-        from xenha.tools import ToolNotFound
+        from xenha.tools.binaries import ToolNotFound
         from xenha.tools.hook import run_hook
 
         for script in scripts:

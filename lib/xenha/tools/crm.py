@@ -6,7 +6,9 @@ A missing tool is a CrmError like any other failure: nothing an agent asks here 
 fail its action (the callers decide what an unknown answer means).
 """
 
-from xenha.tools import Tool, ToolNotFound, runner
+from xenha.tools import runner
+from xenha.tools.binaries import ToolNotFound
+from xenha.tools.tool import Tool
 
 # crm_attribute's exit code for a missing attribute or node ("No such device or address").
 RC_NO_SUCH = 105

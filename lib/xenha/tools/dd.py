@@ -4,7 +4,7 @@ In a child process on purpose: a read from dead storage can hang in the kernel, 
 caller's timeout must still hold (the child is killed, the caller is not stuck in D state).
 """
 
-from xenha.tools import Tool
+from xenha.tools.tool import Tool
 
 # How long one read may take at most (callers pass less when their deadline is nearer).
 READ_TIMEOUT = 10.0

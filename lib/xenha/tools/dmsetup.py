@@ -17,7 +17,7 @@ r (read-only) / w, ... ; uuid of an LV is `LVM-<vg uuid><lv uuid>` (no dashes).
 
 import posix
 
-from xenha.tools import Tool
+from xenha.tools.tool import Tool
 
 MAPPER_DIR = "/dev/mapper"
 S_IFMT, S_IFBLK = 0o170000, 0o060000

@@ -21,7 +21,8 @@ Exit codes of drbdsetup/drbdadm state changes (tools.md §2): 10 object/config e
 resync, 5 disk state lower than outdated, 20 module problem.
 """
 
-from xenha.tools import Tool, runner
+from xenha.tools import runner
+from xenha.tools.tool import Tool
 
 RC_NO_OBJECT = 10
 RC_STATE_CHANGE = 11

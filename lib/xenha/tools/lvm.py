@@ -13,7 +13,7 @@ tools/dmsetup.py, and only checks through `binaries()` that lvm is installed). F
 same reason the methods carry no annotations naming the report types.
 """
 
-from xenha.tools import Tool
+from xenha.tools.tool import Tool
 
 LV_FIELDS = ("vg_name", "lv_name", "lv_attr", "lv_size", "lv_active", "lv_tags", "lv_path", "origin",
              "lv_uuid", "segtype", "lv_health_status", "lv_autoactivation")

@@ -16,7 +16,7 @@ output parsing does not depend on the node's language.
 import posix
 import time
 
-from xenha.tools import ToolNotFound, which
+from xenha.tools.binaries import ToolNotFound, which
 
 __all__ = ("CommandResult", "ToolNotFound", "last_line", "run", "which")
 

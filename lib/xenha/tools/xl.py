@@ -8,7 +8,8 @@ either succeeds or raises `XlError` carrying xl's own words.
 """
 
 from xenha.hypervisor import domain as dom
-from xenha.tools import Tool, runner
+from xenha.tools import runner
+from xenha.tools.tool import Tool
 
 HEADER_FIELDS = ("Name", "ID", "Mem", "VCPUs", "State", "Time(s)")
 
