@@ -247,8 +247,14 @@ class SimHost:
             remove_quietly(record.path(suffix))
 
     def kill_guest(self, record: DomainRecord) -> None:
+        """The guest dies (a crash): returns once the kernel has it dead (SIGKILL is
+        delivered asynchronously; a loaded machine showed it alive to the next xl list)."""
         record.signal(SIGCONT)
-        record.signal(SIGKILL)
+        if not record.signal(SIGKILL):
+            return
+        give_up = time.monotonic() + 5.0
+        while record.process() is not None and time.monotonic() < give_up:
+            time.sleep(0.005)
 
     def destroy(self, record: DomainRecord) -> None:
         """Take a domain away now (record first, so the dead guest is not a 'crash')."""
