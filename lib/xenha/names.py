@@ -47,6 +47,9 @@ LVM_RESERVED_PARTS = ("_cdata", "_cmeta", "_corig", "_cpool", "_cvol", "_imeta",
 # refuses "/", "." and "..".
 DRBD_CHARS = frozenset(LOWER + UPPER + DIGITS + "_.-")
 DRBD_NAME_MAX = 127
+# What drbdadm reads as one unquoted word (a path such as `disk /dev/vg0/lv;`): "+",
+# ":", "=", "@", "," and the like end it.
+DRBD_WORD_CHARS = frozenset(LOWER + UPPER + DIGITS + "_.-/")
 # verify-alg, csums-alg: a kernel crypto hash name, one word (drbdadm: < 64 bytes).
 CRYPTO_CHARS = frozenset(LOWER + UPPER + DIGITS + "_-")
 CRYPTO_MAX = 63
@@ -82,9 +85,8 @@ def _not_text(value) -> str | None:
 def _bad_chars(value: str, allowed: frozenset, what: str) -> str | None:
     bad = [c for c in value if c not in allowed]
     if bad:
-        shown = "".join(dict.fromkeys(bad))
-        return f"has characters {what} refuses: {shown!r} (ASCII only)" if any(ord(c) > 127 for c in bad) \
-            else f"has characters {what} refuses: {shown!r}"
+        shown = ", ".join(ascii(c) for c in dict.fromkeys(bad))
+        return f"has characters {what} refuses: {shown}" + (" (ASCII only)" if any(ord(c) > 127 for c in bad) else "")
     return None
 
 
@@ -173,6 +175,14 @@ def check_drbd_resource_name(value) -> str | None:
     if all(c in DIGITS for c in value):
         return "is a number, which drbdadm does not read as a name"
     return None
+
+
+def check_drbd_word(value) -> str | None:
+    """A value drbdadm reads as one word without quotes (a device path)."""
+    why = _not_text(value)
+    if why:
+        return why
+    return _bad_chars(value, DRBD_WORD_CHARS, "drbdadm (unquoted)") or _too_long(value, DRBD_NAME_MAX)
 
 
 def check_crypto_name(value) -> str | None:
@@ -276,7 +286,7 @@ def check_interface_name(value) -> str | None:
         value, IFNAME_MAX)
     if why:
         return why
-    if value[0] in "-." or value in (".", ".."):
+    if value[0] in "-.":
         return f"must not start with {value[0]!r}"
     return None
 
@@ -287,8 +297,8 @@ def check_line(value, limit: int = 4096) -> str | None:
     if not isinstance(value, str):
         return f"is not a string ({type(value).__name__})"
     if not value.isprintable():
-        bad = "".join(dict.fromkeys(c for c in value if not c.isprintable()))
-        return f"has unprintable characters {bad!r}"
+        bad = ", ".join(ascii(c) for c in dict.fromkeys(c for c in value if not c.isprintable()))
+        return f"has unprintable characters {bad}"
     return _too_long(value, limit)
 
 
@@ -297,8 +307,8 @@ def check_ascii_line(value, refused: str = "", limit: int = 4096) -> str | None:
     why = check_line(value, limit)
     if why:
         return why
-    bad = "".join(dict.fromkeys(c for c in value if ord(c) > 126 or c in refused))
+    bad = list(dict.fromkeys(c for c in value if ord(c) > 126 or c in refused))
     if bad:
-        return f"has characters that cannot be written here: {bad!r}" + (
+        return f"has characters that cannot be written here: {', '.join(ascii(c) for c in bad)}" + (
             " (ASCII only)" if any(ord(c) > 126 for c in bad) else "")
     return None

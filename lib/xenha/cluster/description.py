@@ -407,15 +407,30 @@ def read_defaults(check: _Checker, data: dict) -> Defaults:
     check.number("defaults.drbd_minor_base", values["drbd_minor_base"], 0, MAX_MINOR, "a DRBD minor")
     check.number("defaults.migration_limit", values["migration_limit"], 1, 1000, "a migration limit")
     check.number("defaults.stickiness", values["stickiness"], -MAX_SCORE, MAX_SCORE, "a Pacemaker score")
-    check.grammar("defaults.volume_group", values["volume_group"], names.check_vg_name, "a volume group name")
-    # Prefixes are checked as part of the names they make (see read_vms); on their own
-    # they must at least be made of those names' characters.
-    if values["lv_prefix"]:
-        check.grammar("defaults.lv_prefix", values["lv_prefix"], lambda p: names.check_lv_name(p + "x"),
-                      "an LV name prefix")
-    if values["drbd_resource_prefix"]:
-        check.grammar("defaults.drbd_resource_prefix", values["drbd_resource_prefix"],
-                      lambda p: names.check_drbd_resource_name(p + "x"), "a DRBD resource name prefix")
+    # The VG and the LV prefix also make the backing device path of every DRBD resource
+    # file, `disk /dev/<vg>/<prefix><vm>;`, where drbdadm ends a word at "+".
+    if check.grammar("defaults.volume_group", values["volume_group"], names.check_vg_name, "a volume group name"):
+        check.grammar("defaults.volume_group", values["volume_group"], names.check_drbd_word,
+                      "usable in DRBD's backing device path")
+    if values["lv_prefix"] and names.check_drbd_word(values["lv_prefix"]):
+        check.problem("defaults.lv_prefix", f"{show(values['lv_prefix'])} is not usable in DRBD's backing device "
+                                            f"path: {names.check_drbd_word(values['lv_prefix'])}")
+    # Prefixes are checked as part of the names they make (see read_vms), and here with
+    # the longest VM name: whatever the VM is called, the LV, its resync snapshot and
+    # the DRBD resource stay within LVM's and drbdadm's limits.
+    longest = "x" * names.IDENTITY_MAX
+    for key, check_name, suffix, limit, what in (
+            ("lv_prefix", names.check_lv_name, RESYNC_SNAPSHOT_SUFFIX, names.LVM_NAME_MAX, "an LV name prefix"),
+            ("drbd_resource_prefix", names.check_drbd_resource_name, "", names.DRBD_NAME_MAX,
+             "a DRBD resource name prefix")):
+        prefix = values[key]
+        if not prefix:
+            continue
+        if len(prefix + longest + suffix) > limit:
+            check.problem(f"defaults.{key}", f"{show(prefix)} is too long: with a VM name of {names.IDENTITY_MAX} "
+                                             f"characters the name it makes would be longer than {limit}")
+        else:
+            check.grammar(f"defaults.{key}", prefix, lambda p: check_name(p + longest + suffix), what)
     check.grammar("defaults.verify_alg", values["verify_alg"], names.check_crypto_name,
                   "a DRBD verify algorithm (a kernel hash name such as sha1, sha256, crc32c)")
     rate = parse_rate_kib(values["resync_rate"])

@@ -10,17 +10,17 @@ DRBD 8.4 differs: `fencing` lives in `disk {}`, the unfence hook is after-resync
 (shared with the snapshot handler, which then runs the unfence script itself).
 
 Values come from a checked description (xenha.cluster.description): names, paths,
-numbers and algorithm names that are single DRBD words. `word()` refuses anything else
-once more, so that no value can end a statement or open a block in the file.
+numbers and algorithm names that are single DRBD words. `word()`, `command()` and
+`address()` refuse anything else once more, so that no value can end a statement, open
+a block in the file, or reach the shell drbdadm runs a handler with.
 """
 
+import ipaddress
+
+from xenha import names
 from xenha.cluster.allocation import Slot
 from xenha.cluster.description import Description, DescriptionError, Vm
 from xenha.render import header
-
-# Characters that end or change a drbdadm word: blanks, statement and block ends,
-# quotes, comments, escapes.
-NOT_IN_A_WORD = frozenset(' \t\n\r;{}"#\\\'')
 
 FENCE_PEER_9 = "/usr/lib/drbd/crm-fence-peer.9.sh"
 UNFENCE_PEER_9 = "/usr/lib/drbd/crm-unfence-peer.9.sh"
@@ -32,20 +32,38 @@ def file_name(slot: Slot) -> str:
     return f"{slot.resource}.res"
 
 
+def _refuse(description: Description, value, why) -> None:
+    raise DescriptionError([f"{description.path}: {value!r} cannot be written into a DRBD resource file: {why}"])
+
+
 def word(description: Description, value) -> str:
-    """A value as one drbdadm word, or a DescriptionError."""
+    """A value as one unquoted drbdadm word, or a DescriptionError."""
     text = str(value)
-    if not text or not text.isascii() or not text.isprintable() or any(c in NOT_IN_A_WORD for c in text):
-        raise DescriptionError([f"{description.path}: {text!r} cannot be written into a DRBD resource file"])
+    why = names.check_drbd_word(text)
+    if why:
+        _refuse(description, text, why)
     return text
+
+
+def command(description: Description, text: str) -> str:
+    """A handler command as a quoted drbdadm string (drbdadm runs it with /bin/sh)."""
+    why = names.check_ascii_line(text, refused="\"\\$`;&|<>(){}*?[]~#!\'")
+    if why:
+        _refuse(description, text, why)
+    return f'"{text}"'
 
 
 def address(description: Description, replication_address: str, port: int) -> str:
     """DRBD's address statement: `ipv4 10.0.0.1:7789` or `ipv6 [fd00::1]:7789`."""
-    host = word(description, replication_address)
-    if ":" in host:
-        return f"ipv6 [{host}]:{port}"
-    return f"ipv4 {host}:{port}"
+    try:
+        host = ipaddress.ip_address(replication_address)
+    except ValueError:
+        _refuse(description, replication_address, "not an IP address")
+    if not 1 <= port <= 65535 or host.compressed != replication_address or "%" in replication_address:
+        _refuse(description, f"{replication_address}:{port}", "not a canonical address and port")
+    if host.version == 6:
+        return f"ipv6 [{host.compressed}]:{port}"
+    return f"ipv4 {host.compressed}:{port}"
 
 
 def device(slot: Slot) -> str:
@@ -58,22 +76,22 @@ def backing_disk(description: Description, vm: Vm) -> str:
 
 def handlers(description: Description, version: int) -> list[str]:
     defaults = description.defaults
-    snapshot = f"{word(description, defaults.handler_dir)}/xenha-resync-snapshot"
-    if defaults.resync_snapshot:
-        word(description, defaults.resync_snapshot)
+    snapshot = f"{defaults.handler_dir}/xenha-resync-snapshot"
+    size = defaults.resync_snapshot
     lines = []
     if version == 9:
-        lines += [f'fence-peer "{FENCE_PEER_9}";', f'unfence-peer "{UNFENCE_PEER_9}";']
-        if defaults.resync_snapshot:
-            lines += [f'before-resync-target "{snapshot} before --size {defaults.resync_snapshot}";',
-                      f'after-resync-target "{snapshot} after";']
+        lines += [f"fence-peer {command(description, FENCE_PEER_9)};",
+                  f"unfence-peer {command(description, UNFENCE_PEER_9)};"]
+        if size:
+            lines += [f"before-resync-target {command(description, f'{snapshot} before --size {size}')};",
+                      f"after-resync-target {command(description, f'{snapshot} after')};"]
     else:
-        lines.append(f'fence-peer "{FENCE_PEER_84}";')
-        if defaults.resync_snapshot:
-            lines += [f'before-resync-target "{snapshot} before --size {defaults.resync_snapshot}";',
-                      f'after-resync-target "{snapshot} after --then {UNFENCE_PEER_84}";']
+        lines.append(f"fence-peer {command(description, FENCE_PEER_84)};")
+        if size:
+            lines += [f"before-resync-target {command(description, f'{snapshot} before --size {size}')};",
+                      f"after-resync-target {command(description, f'{snapshot} after --then {UNFENCE_PEER_84}')};"]
         else:
-            lines.append(f'after-resync-target "{UNFENCE_PEER_84}";')
+            lines.append(f"after-resync-target {command(description, UNFENCE_PEER_84)};")
     return lines
 
 

@@ -125,7 +125,9 @@ class PacemakerConfig:
     constraints: tuple
     tags: tuple = field(default=())     # ((tag id, (ids...)),)
     node_attributes: tuple = field(default=())   # ((node, ((name, value), ...)), ...)
-    origins: tuple = field(default=())  # ((top-level id, description key), ...) for messages
+    # The description key that made each resource and constraint (same order), for messages.
+    resource_keys: tuple = field(default=())
+    constraint_keys: tuple = field(default=())
 
 
 def build(description: Description, slots: dict) -> PacemakerConfig:
@@ -133,7 +135,7 @@ def build(description: Description, slots: dict) -> PacemakerConfig:
     node_names = [n.name for n in description.nodes]
     properties = [("stonith-enabled", "false" if description.test_cluster else "true"),
                   ("migration-limit", str(defaults.migration_limit))]
-    resources, constraints, origins = [], [], {}
+    resources, constraints, resource_keys, constraint_keys = [], [], [], []
     node_attributes = ()
     domain_params = ()
     if any(node.migration_address != node.name for node in description.nodes):
@@ -149,9 +151,10 @@ def build(description: Description, slots: dict) -> PacemakerConfig:
                               params=tuple(sorted(options.items())), ops=(("monitor", "60s"),))
             resources.append(fence)
             constraints.append(Location(f"location-fence_{node}-avoids-self", fence.id, node, "-INFINITY"))
-            origins[fence.id] = origins[constraints[-1].id] = f"nodes[{index}].name"
+            resource_keys.append(f"nodes[{index}].name")
+            constraint_keys.append(f"nodes[{index}].name")
     vm_ids = []
-    for vm in description.vms:
+    for index, vm in enumerate(description.vms):
         slot = slots[vm.name]
         first_constraint = len(constraints)
         lv = Clone(Primitive(f"lv_{vm.name}", "ocf", "lvm-volume", PROVIDER,
@@ -185,14 +188,12 @@ def build(description: Description, slots: dict) -> PacemakerConfig:
         if vm.preferred_node:
             constraints.append(Location(f"location-{n}-prefers-{vm.preferred_node}", n, vm.preferred_node,
                                         str(PREFERRED_SCORE)))
-        key = f"{description.vm_key(vm.name)}.name"
-        for made in [lv, drbd, domain] + constraints[first_constraint:]:
-            origins.setdefault(made.id, key)
-        origins.setdefault(lv.primitive.id, key)
-        origins.setdefault(drbd.primitive.id, key)
+        key = f"vms[{index}].name"
+        resource_keys += [key] * 3
+        constraint_keys += [key] * (len(constraints) - first_constraint)
     config = PacemakerConfig(description.path, tuple(properties), (("resource-stickiness", str(defaults.stickiness)),),
                              tuple(resources), tuple(constraints), ((VM_TAG, tuple(vm_ids)),) if vm_ids else (),
-                             node_attributes, tuple(origins.items()))
+                             node_attributes, tuple(resource_keys), tuple(constraint_keys))
     check_ids(configuration(config, node_names), config)
     return config
 
@@ -200,34 +201,29 @@ def build(description: Description, slots: dict) -> PacemakerConfig:
 def check_ids(root: ET.Element, config: PacemakerConfig) -> None:
     """Every id of the configuration is an XML id and used once; otherwise a
     DescriptionError naming the description keys that made the ids."""
-    origins = dict(config.origins)
+    keys = {"resources": iter(config.resource_keys), "constraints": iter(config.constraint_keys)}
     problems, seen, reported = [], {}, set()
-
-    def walk(element, owner):
-        for child in element:
-            ident = child.get("id")
-            top = owner or ident
-            if ident is not None and child.tag not in ("obj_ref", "node"):
+    for section in root:
+        section_keys = keys.get(section.tag)
+        for top in section:
+            where = next(section_keys, "") if section_keys is not None else ""
+            for element in top.iter():
+                ident = element.get("id")
+                if ident is None or element.tag in ("obj_ref", "node"):
+                    continue
                 why = names.check_pacemaker_id(ident)
-                where = origins.get(top, "")
                 if why:
                     problems.append(f"{config.source}: {where or 'cluster'}: Pacemaker id {ident!r} {why}")
-                elif ident in seen:
-                    first = seen[ident]
-                    if (first, where) not in reported:      # one line per pair of VMs
-                        reported.add((first, where))
-                        by = (f"by {first} and by {where}" if first and where and first != where
-                              else f"by {first or where} and by xenha's own configuration" if first or where
-                              else "by xenha's own configuration")
-                        problems.append(f"{config.source}: {where or first or 'cluster'}: Pacemaker id "
-                                        f"{ident!r} would be made twice ({by}); rename the VM")
-                else:
+                elif ident not in seen:
                     seen[ident] = where
-            walk(child, top if element.tag in ("resources", "constraints", "tags", "nodes",
-                                               "crm_config", "rsc_defaults") else owner)
-
-    for section in root:
-        walk(section, None)
+                elif (seen[ident], where) not in reported:       # one line per pair
+                    first = seen[ident]
+                    reported.add((first, where))
+                    by = (f"by {first} and by {where}" if first and where and first != where
+                          else f"by {first or where} and by xenha's own configuration" if first or where
+                          else "by xenha's own configuration")
+                    problems.append(f"{config.source}: {where or first or 'cluster'}: Pacemaker id "
+                                    f"{ident!r} would be made twice ({by}); rename the VM")
     if problems:
         raise DescriptionError(list(dict.fromkeys(problems)))
 
