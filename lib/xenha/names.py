@@ -178,11 +178,16 @@ def check_drbd_resource_name(value) -> str | None:
 
 
 def check_drbd_word(value) -> str | None:
-    """A value drbdadm reads as one word without quotes (a device path)."""
+    """A value drbdadm reads as one word without quotes (a device path), not a number."""
     why = _not_text(value)
     if why:
         return why
-    return _bad_chars(value, DRBD_WORD_CHARS, "drbdadm (unquoted)") or _too_long(value, DRBD_NAME_MAX)
+    why = _bad_chars(value, DRBD_WORD_CHARS, "drbdadm (unquoted)") or _too_long(value, DRBD_NAME_MAX)
+    if why:
+        return why
+    if all(c in DIGITS for c in value):
+        return "is a number, which drbdadm does not read as a word"
+    return None
 
 
 def check_crypto_name(value) -> str | None:

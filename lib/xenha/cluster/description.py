@@ -410,11 +410,12 @@ def read_defaults(check: _Checker, data: dict) -> Defaults:
     # The VG and the LV prefix also make the backing device path of every DRBD resource
     # file, `disk /dev/<vg>/<prefix><vm>;`, where drbdadm ends a word at "+".
     if check.grammar("defaults.volume_group", values["volume_group"], names.check_vg_name, "a volume group name"):
-        check.grammar("defaults.volume_group", values["volume_group"], names.check_drbd_word,
-                      "usable in DRBD's backing device path")
-    if values["lv_prefix"] and names.check_drbd_word(values["lv_prefix"]):
+        check.grammar("defaults.volume_group", values["volume_group"],
+                      lambda vg: names.check_drbd_word(f"/dev/{vg}/x"), "usable in DRBD's backing device path")
+    why = names.check_drbd_word(f"/dev/vg/{values['lv_prefix']}x")
+    if why:
         check.problem("defaults.lv_prefix", f"{show(values['lv_prefix'])} is not usable in DRBD's backing device "
-                                            f"path: {names.check_drbd_word(values['lv_prefix'])}")
+                                            f"path: {why}")
     # Prefixes are checked as part of the names they make (see read_vms), and here with
     # the longest VM name: whatever the VM is called, the LV, its resync snapshot and
     # the DRBD resource stay within LVM's and drbdadm's limits.

@@ -19,7 +19,7 @@ import ipaddress
 
 from xenha import names
 from xenha.cluster.allocation import Slot
-from xenha.cluster.description import Description, DescriptionError, Vm
+from xenha.cluster.description import Description, DescriptionError, Vm, parse_rate_kib
 from xenha.render import header
 
 FENCE_PEER_9 = "/usr/lib/drbd/crm-fence-peer.9.sh"
@@ -102,7 +102,9 @@ def render(description: Description, vm: Vm, slot: Slot, version: int | None = N
     net = [f"protocol {word(description, defaults.protocol)};", "allow-two-primaries yes;",
            "after-sb-0pri discard-zero-changes;", "after-sb-1pri discard-secondary;",
            "after-sb-2pri disconnect;", f"verify-alg {word(description, defaults.verify_alg)};"]
-    disk = [f"resync-rate {word(description, defaults.resync_rate)};", "on-io-error detach;"]
+    if parse_rate_kib(defaults.resync_rate) is None:
+        _refuse(description, defaults.resync_rate, "not a rate")
+    disk = [f"resync-rate {defaults.resync_rate};", "on-io-error detach;"]
     if version == 9:
         net.append("fencing resource-and-stonith;")
     else:
