@@ -94,6 +94,11 @@ def _too_long(value: str, limit: int) -> str | None:
     return f"is longer than {limit} characters" if len(value) > limit else None
 
 
+def _made_of(value, allowed: frozenset, what: str, limit: int) -> str | None:
+    """A non-empty string of the allowed characters, at most `limit` long."""
+    return _not_text(value) or _bad_chars(value, allowed, what) or _too_long(value, limit)
+
+
 def check_identity(value) -> str | None:
     """A VM or cluster name: the one rule every tool that carries it accepts."""
     why = _not_text(value)
@@ -108,10 +113,7 @@ def check_identity(value) -> str | None:
 def check_domain_name(value) -> str | None:
     """An xl domain name that is no other domain's: not dom0, not a migration copy's
     name, not a number (xl would read it as a domain id)."""
-    why = _not_text(value)
-    if why:
-        return why
-    why = _bad_chars(value, DOMAIN_CHARS, "xl") or _too_long(value, DOMAIN_MAX)
+    why = _made_of(value, DOMAIN_CHARS, "xl", DOMAIN_MAX)
     if why:
         return why
     if value[0] in "-.":
@@ -127,17 +129,11 @@ def check_domain_name(value) -> str | None:
 
 
 def check_lv_name(value) -> str | None:
-    """An LVM logical volume name lvcreate accepts."""
-    why = _not_text(value)
+    """An LVM logical volume name lvcreate accepts: a VG name's rule, and none of the
+    names LVM gives its own volumes."""
+    why = check_vg_name(value)
     if why:
         return why
-    why = _bad_chars(value, LVM_CHARS, "LVM") or _too_long(value, LVM_NAME_MAX)
-    if why:
-        return why
-    if value in (".", ".."):
-        return "is reserved by LVM"
-    if value[0] == "-":
-        return "must not start with '-'"
     for prefix in LVM_RESERVED_PREFIXES:
         if value.startswith(prefix):
             return f"starts with {prefix!r}, reserved by LVM"
@@ -149,10 +145,7 @@ def check_lv_name(value) -> str | None:
 
 def check_vg_name(value) -> str | None:
     """An LVM volume group name (also a directory in /dev)."""
-    why = _not_text(value)
-    if why:
-        return why
-    why = _bad_chars(value, LVM_CHARS, "LVM") or _too_long(value, LVM_NAME_MAX)
+    why = _made_of(value, LVM_CHARS, "LVM", LVM_NAME_MAX)
     if why:
         return why
     if value in (".", ".."):
@@ -164,10 +157,7 @@ def check_vg_name(value) -> str | None:
 
 def check_drbd_resource_name(value) -> str | None:
     """A DRBD resource name drbdadm reads as one word and the kernel accepts."""
-    why = _not_text(value)
-    if why:
-        return why
-    why = _bad_chars(value, DRBD_CHARS, "drbdadm") or _too_long(value, DRBD_NAME_MAX)
+    why = _made_of(value, DRBD_CHARS, "drbdadm", DRBD_NAME_MAX)
     if why:
         return why
     if value[0] in "-.":
@@ -179,10 +169,7 @@ def check_drbd_resource_name(value) -> str | None:
 
 def check_drbd_word(value) -> str | None:
     """A value drbdadm reads as one word without quotes (a device path), not a number."""
-    why = _not_text(value)
-    if why:
-        return why
-    why = _bad_chars(value, DRBD_WORD_CHARS, "drbdadm (unquoted)") or _too_long(value, DRBD_NAME_MAX)
+    why = _made_of(value, DRBD_WORD_CHARS, "drbdadm (unquoted)", DRBD_NAME_MAX)
     if why:
         return why
     if all(c in DIGITS for c in value):
@@ -284,11 +271,7 @@ def check_command(value) -> str | None:
 
 def check_interface_name(value) -> str | None:
     """A Linux network interface name (a bridge)."""
-    why = _not_text(value)
-    if why:
-        return why
-    why = _bad_chars(value, IFNAME_CHARS, "an interface name (letters, digits, _ . -)") or _too_long(
-        value, IFNAME_MAX)
+    why = _made_of(value, IFNAME_CHARS, "an interface name (letters, digits, _ . -)", IFNAME_MAX)
     if why:
         return why
     if value[0] in "-.":
