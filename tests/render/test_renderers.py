@@ -24,23 +24,30 @@ def rendered(path):
     return desc, slots
 
 
-@pytest.fixture(scope="module")
-def xlparse(tmp_path_factory):
-    """Our small C program over Xen's libxlutil (tests/tools/xlparse.c)."""
+def build_xlparse(directory) -> str:
+    """Our small C program over Xen's libxlutil (tests/tools/xlparse.c), compiled."""
     gcc = need_tool("gcc")
     installed("/usr/include/libxlutil.h")   # libxen-dev
-    binary = tmp_path_factory.mktemp("xlparse") / "xlparse"
+    binary = directory / "xlparse"
     subprocess.run([gcc, "-Wall", "-Werror", "-o", str(binary), str(REPO / "tests/tools/xlparse.c"),
                     "-lxlutil", "-lxenlight"], check=True)
     return str(binary)
 
 
-def parse_with_libxlutil(xlparse, path):
+@pytest.fixture(scope="module")
+def xlparse(tmp_path_factory):
+    return build_xlparse(tmp_path_factory.mktemp("xlparse"))
+
+
+def parse_with_libxlutil(xlparse, path, vifs=False):
+    """(values, disks[, vif specs]) as libxlutil reads the config file."""
     result = subprocess.run([xlparse, str(path)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     values = dict(line.split("=", 1) for line in lines if not line.startswith(("disk[", "vif[")))
     disks = [dict(kv.split("=", 1) for kv in line.split(" ")[1:]) for line in lines if line.startswith("disk[")]
+    if vifs:
+        return values, disks, [line.split("=", 1)[1] for line in lines if line.startswith("vif[")]
     return values, disks
 
 
