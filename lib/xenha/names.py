@@ -54,6 +54,16 @@ DRBD_WORD_CHARS = frozenset(LOWER + UPPER + DIGITS + "_.-/")
 CRYPTO_CHARS = frozenset(LOWER + UPPER + DIGITS + "_-")
 CRYPTO_MAX = 63
 
+# Words pcs reads as keywords where a resource or node name stands in its argv
+# (`constraint colocation add A with Promoted B`, `order promote A then start B`,
+# `resource create A ... op ... meta ...`); a VM or node with such a name would be misread.
+PCS_KEYWORDS = frozenset((
+    "with", "then", "start", "stop", "promote", "demote", "promoted", "unpromoted", "started",
+    "stopped", "master", "slave", "op", "meta", "clone", "promotable", "bundle", "group", "options",
+    "id", "score", "kind", "symmetrical", "role", "rsc-role", "with-rsc-role", "prefers", "avoids",
+    "rule", "node", "lifetime", "set", "sequential", "require-all", "action", "setoptions", "resource",
+    "constraint", "and", "or", "not", "defined", "date", "expression", "all", "none", "true", "false"))
+
 # A Pacemaker id is an XML ID, an NCName; here its ASCII part.
 ID_FIRST = frozenset(LOWER + UPPER + "_")
 ID_CHARS = frozenset(LOWER + UPPER + DIGITS + "_.-")
@@ -107,7 +117,13 @@ def check_identity(value) -> str | None:
     if value[0] not in LETTERS:
         return "must start with an ASCII letter"
     return (_bad_chars(value, IDENTITY_CHARS, "a name (letters, digits, _ and -)")
-            or _too_long(value, IDENTITY_MAX) or check_domain_name(value))
+            or _too_long(value, IDENTITY_MAX) or check_domain_name(value) or _pcs_keyword(value))
+
+
+def _pcs_keyword(value: str) -> str | None:
+    if value.lower() in PCS_KEYWORDS:
+        return "is a word pcs reads as a keyword in its commands"
+    return None
 
 
 def check_domain_name(value) -> str | None:
@@ -164,6 +180,8 @@ def check_drbd_resource_name(value) -> str | None:
         return f"must not start with {value[0]!r}"
     if all(c in DIGITS for c in value):
         return "is a number, which drbdadm does not read as a name"
+    if value == "all":
+        return "is what drbdadm reads as every resource"
     return None
 
 
@@ -213,7 +231,7 @@ def check_node_name(value) -> str | None:
         return why
     if all(c in DIGITS for c in value):
         return "is a number, not a host name"
-    return None
+    return _pcs_keyword(value)
 
 
 def check_hostname(value) -> str | None:

@@ -121,8 +121,9 @@ def pacemaker_ids_are_unique(desc, rendered, directory, verify=True):
     said = [shlex.split(line.split("|| ", 1)[-1])[1:] for line in script.splitlines()
             if line.startswith(("pcs ", "has ")) and "tag update" not in line]
     assert said == pacemaker.pcs_commands(config)
-    created = [shlex.split(line)[1] for line in script.splitlines() if line.startswith("has '//*[@id=")]
-    assert len(created) == len(set(created))
+    created = [shlex.split(line)[1] for line in script.splitlines()
+               if line.startswith("has '/cib/configuration//*[@id=")]
+    assert created and len(created) == len(set(created))
     if verify:
         cib = directory / "cib.xml"
         cib.write_text(cib_text)

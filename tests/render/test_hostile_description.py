@@ -149,7 +149,7 @@ def test_pacemaker_ids_are_unique_in_the_cib_and_in_the_pcs_script(tmp_path):
     ids = [e.get("id") for e in cib.iter() if e.get("id") and e.tag not in ("obj_ref", "node")]
     assert len(ids) == len(set(ids)) and len(ids) > 40
     created = [line.split("'")[1] for line in rendering.files["pacemaker/pcs-commands.sh"].splitlines()
-               if line.startswith("has '//*[@id=")]
+               if line.startswith("has '/cib/configuration//*[@id=")]
     assert len(created) == len(set(created)) == 3 * 3 + 3 * 5 + 1     # resources, constraints, tag
 
 

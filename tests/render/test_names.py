@@ -210,3 +210,15 @@ def test_names_is_cheap_to_import():
         return {line.split("|")[-1].strip() for line in result.stderr.splitlines()[1:]}
     added = imported("import xenha.names") - imported("import xenha")
     assert added == {"xenha.names"}, added
+
+
+@pytest.mark.parametrize("name", ["with", "then", "Promoted", "op", "meta", "clone", "stop"])
+def test_names_pcs_reads_as_keywords_are_refused_for_vms_and_nodes(name):
+    """`pcs constraint colocation add with with Promoted ...` would be misread."""
+    assert "keyword" in names.check_identity(name)
+    assert "keyword" in names.check_node_name(name)
+
+
+def test_all_is_not_a_drbd_resource_name():
+    assert "every resource" in names.check_drbd_resource_name("all")
+    assert names.check_drbd_resource_name("allegro") is None

@@ -166,3 +166,13 @@ def test_rendered_cib_is_valid_for_pacemaker(tmp_path):
     assert checked.returncode in (0, 78), checked.stderr
     assert "error:" not in checked.stderr.lower(), checked.stderr
     assert shutil.which("crm_verify")
+
+
+def test_pcs_script_guards_look_only_at_the_configuration():
+    """A live CIB's status section has ids too (lrm_rsc_op NAME_last_0): a guard that
+    looked there could take a new VM for an existing one and skip it."""
+    desc, slots = rendered(REPO / "cluster-config" / "examples" / "howto.toml")
+    script = pacemaker.pcs_script(pacemaker.build(desc, slots))
+    guards = [line for line in script.splitlines() if line.startswith("has ")]
+    assert guards
+    assert all(line.startswith("has '/cib/configuration//") for line in guards), guards[:3]

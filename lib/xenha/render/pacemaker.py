@@ -292,11 +292,13 @@ def pcs_script(config: PacemakerConfig) -> str:
             continue
         # Ids are checked XML ids (no quote of either kind, see check_ids): safe inside
         # the XPath, which is quoted for the shell all the same.
-        xpath = f'//*[@id="{created}"]'
+        # Only the configuration: a live CIB's status section has ids too (lrm_rsc_op
+        # `NAME_last_0`), which would make a new object look present.
+        xpath = f'/cib/configuration//*[@id="{created}"]'
         lines.append(f"has {shlex.quote(xpath)} || {text}")
         if command[:2] == ["tag", "create"]:
             for member in command[3:]:
-                xpath = f'//tag[@id="{created}"]/obj_ref[@id="{member}"]'
+                xpath = f'/cib/configuration//tag[@id="{created}"]/obj_ref[@id="{member}"]'
                 lines.append(f"has {shlex.quote(xpath)} || "
                              f"pcs tag update {shlex.quote(created)} add {shlex.quote(member)}")
     return "\n".join(lines) + "\n"
