@@ -50,7 +50,7 @@ import subprocess
 from xenha_lab.paths import DEFAULT_PATH, default_simbindir
 from xenha_lab.sim import holders
 from xenha_lab.sim.lvm import state as st
-from xenha_lab.sim.lvm.devmapper import remove_device
+from xenha_lab.sim.lvm.devmapper import power_off, remove_device
 
 LOSETUP = "losetup"
 
@@ -307,6 +307,18 @@ class LvmWorld:
                             pass
         for name in ("disks", "nodes"):
             shutil.rmtree(os.path.join(self.root, name), ignore_errors=True)
+
+
+def node_power_off(lvm_state_dir: str, node: str | None = None) -> int:
+    """For the lab's power switch: the LVs a node had active are loop devices, kernel
+    objects that outlive the node's namespaces; detach them (each checked to be still
+    the one the node mapped), reading the dead node's volatile state (its
+    XENHA_SIM_LVM_STATE, /run/xenha-sim/lvm inside the node). Idempotent; nothing to do
+    for a node that never activated an LV. Returns the number detached; `node` names it
+    in messages only."""
+    if not os.path.isdir(os.path.join(lvm_state_dir, "dev")):
+        return 0
+    return power_off(st.NodeState(root=lvm_state_dir, holders=os.path.join(lvm_state_dir, "holders")))
 
 
 def detach(dev: str):

@@ -91,6 +91,15 @@ def remove_quietly(path: str) -> None:
         pass
 
 
+def pid_namespace(pid: str = "self") -> str:
+    """The pid namespace of a process (its inode), "" when unknown: a guest's pid means
+    the same process only to someone in the same namespace."""
+    try:
+        return str(os.stat(f"/proc/{pid}/ns/pid").st_ino)
+    except OSError:
+        return ""
+
+
 def proc_stat(pid: int):
     """(state letter, start time, utime+stime ticks) of a live pid, or None."""
     try:
@@ -125,8 +134,11 @@ class DomainRecord:
         write_kv(self.path(), self.data)
 
     def process(self):
-        """(state letter, cpu ticks) of the guest process, or None if it is gone."""
+        """(state letter, cpu ticks) of the guest process, or None if it is gone (or
+        lives in another pid namespace than ours, where its pid is not ours to read)."""
         if not self.pid:
+            return None
+        if self.data.get("pidns", "") not in ("", pid_namespace()):
             return None
         stat = proc_stat(self.pid)
         if stat is None or stat[1] != self.data.get("pid_start") or stat[0] in "ZX":
