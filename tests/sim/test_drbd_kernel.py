@@ -102,6 +102,22 @@ def test_the_kernel_process_finishes_a_resync_with_no_command_run(wired):
     assert not alice.disk(backing["alice"]).oos and not bob.disk(backing["bob"]).oos
 
 
+def finished_resync_then_reconnect(world) -> str:
+    """resource-agents' test cases: the sync is seen done from the source's side, which
+    goes down and up again at once; what the reconnection decides."""
+    world.drbdadm("alice", "primary", "--force", "r0", check=True)
+    assert world.wait_for(lambda: "peer-disk:UpToDate" in world.drbdsetup("alice", "status", "r0").stdout, 20)
+    world.drbdadm("alice", "down", "r0", check=True)
+    world.drbdadm("alice", "up", "r0", check=True)
+    assert world.wait_for(lambda: synced(world), 20), (record(world, "alice").dump(), record(world, "bob").dump())
+    return session(world).vols[0].kind
+
+
+def test_a_reconnect_after_a_finished_resync_resyncs_nothing(wired):
+    up_with_kernels(wired)
+    assert finished_resync_then_reconnect(wired) == "none"
+
+
 def test_a_cut_wire_disconnects_both_sides_and_the_reconnect_resyncs_only_what_changed(wired):
     up_with_kernels(wired)
     wired.drbdadm("alice", "primary", "--force", "r0", check=True)

@@ -231,3 +231,26 @@ def test_a_guest_write_is_acknowledged_only_with_the_peers_copy(tmp_path):
         lab.close()
         for name, text in logs.items():
             print(f"--- kernel log of {name}\n{text}")
+
+
+def test_a_guest_acknowledges_nothing_while_fencing_freezes_io(lab, tmp_path):
+    fence = tmp_path / "fence.sh"
+    fence.write_text("#!/bin/sh\nsleep 2\nexit 7\n")       # "peer STONITHed", after 2 s
+    fence.chmod(0o755)
+    lab.drbd.write_config("r0", size_mib=16, handlers=f'fence-peer "{fence}";')
+    lab.drbd.up_all("r0")
+    lab.drbd.drbdadm("alice", "primary", "--force", "r0", check=True)
+    assert lab.drbd.wait_sync("r0")
+    lab.xl("alice", "create", lab.config)
+    lab.wait_acks(10)
+    cut = time.time()
+    lab.drbd.cut("alice", "bob")                  # fencing resource-and-stonith: I/O suspended
+    held = len(lab.acks())
+    time.sleep(1.0)
+    assert len(lab.acks()) <= held + 1            # at most the write in flight when the cut came
+    lab.wait_acks(held + 10, timeout=10)          # the handler said "STONITHed": I/O resumes
+    acks = lab.acks()
+    pause = guest_io.longest_pause(acks, cut, time.time())
+    assert 1.8 < pause.seconds < 5.0, pause
+    assert guest_io.missing_writes(acks, lab.disk("alice")) == []
+    assert any("helper:fence-peer status:7" in line for line in lab.drbd.helper_log("alice"))

@@ -251,22 +251,11 @@ def _follow(node: Node, res: Resource, pid: int, conn: Connection, sess: Session
                         dev.disk = "Inconsistent"
                     continue
             if disk is not None and pd.finished != dec.sid:
+                _resync_ended(pid, dev, disk, pd, dec, me_src)
                 if me_src:
-                    disk.oos.pop(pid, None)
-                    disk.bm.pop(pid, None)
-                    disk.peer_outdated.pop(pid, None)
                     resync_finished_as_source = True
                 else:
-                    if dec.src_cur != disk.cur and disk.cur != UUID_JUST_CREATED:
-                        disk.push_history()
-                    disk.cur = dec.src_cur
-                    disk.oos.pop(pid, None)
-                    disk.bm.pop(pid, None)
-                    dev.disk = "UpToDate"
-                    disk.set_state_flags("UpToDate")
                     resync_finished_as_target.append(vnr)
-                disk.sync_md()
-                pd.finished = dec.sid
         pd.rs = None
         peer_disk = pvol.disk
         if dec.kind == "resync" and dec.done and peer_disk == "Inconsistent":
@@ -287,9 +276,49 @@ def _follow(node: Node, res: Resource, pid: int, conn: Connection, sess: Session
             spawn_helper(node, res, pid, "unfence-peer")
 
 
+def _resync_ended(pid: int, dev, disk, pd, dec: Decision, me_src: bool) -> None:
+    """drbd_resync_finished for one volume: the source forgets what was out of sync for
+    the peer; the target takes the source's data generation and is UpToDate."""
+    if not me_src:
+        if dec.src_cur != disk.cur and disk.cur != UUID_JUST_CREATED:
+            disk.push_history()
+        disk.cur = dec.src_cur
+        dev.disk = "UpToDate"
+        disk.set_state_flags("UpToDate")
+    else:
+        disk.peer_outdated.pop(pid, None)
+    disk.oos.pop(pid, None)
+    disk.bm.pop(pid, None)
+    disk.sync_md()
+    pd.finished = dec.sid
+
+
+def _ended_unseen(node: Node, res: Resource, pid: int, vnr: int, dec: Decision | None) -> bool:
+    """A resync that was over (all data sent, its time up) when the connection went,
+    which this node had not yet seen end: a real target has all the data by the time
+    its source sees the end, so it finishes it now. Applies it; True when this node was
+    its target (after-resync-target is due)."""
+    pd, dev = res.conns[pid].pd[vnr], res.devices[vnr]
+    if not (dec and dec.kind == "resync" and dev.backing and pd.finished != dec.sid and dec.sent):
+        return False
+    if not (dec.done or resync.progress(dec, node.now) >= dec.total):
+        return False
+    disk = node.disk(dev.backing)
+    me_src = dec.src == res.node_id
+    if not me_src:
+        network.receive(node, disk)
+        disk = node.disk(dev.backing)
+        if dec.sid not in disk.received:
+            return False             # the data never came: nothing to finish
+    _resync_ended(pid, dev, disk, pd, dec, me_src)
+    return not me_src
+
+
 def lose_connection(node: Node, res: Resource, pid: int, conn: Connection, sess: Session | None, how: str) -> None:
     """The connection is gone (network failure, peer down, peer disconnect); `sess` is
-    its session when known. A Primary that loses a good peer runs fence-peer."""
+    its session when known. A resync that was over is finished first; one in progress
+    leaves its remaining blocks out of sync. A Primary that loses a good peer runs
+    fence-peer."""
     was_primary = res.role == "Primary"
     had_good_peer = False
     for vnr, pd in conn.pd.items():
@@ -297,7 +326,9 @@ def lose_connection(node: Node, res: Resource, pid: int, conn: Connection, sess:
         if pd.pdisk in ("UpToDate", "Consistent"):
             had_good_peer = True
         dec = sess.vols.get(vnr) if sess else pd.rs
-        if dec and dec.resyncing and dev.backing:
+        if _ended_unseen(node, res, pid, vnr, dec):
+            spawn_helper(node, res, pid, "after-resync-target", arg=res.helper_arg(vnr))
+        elif dec and dec.resyncing and dev.backing:
             disk = node.disk(dev.backing)
             done = resync.progress(dec, node.now) if dec.sent else 0.0
             if dec.blocks != "all":

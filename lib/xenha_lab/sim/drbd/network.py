@@ -115,8 +115,7 @@ def publish(node, res) -> None:
                     vols={vnr: volume_view(node, res, vnr) for vnr in res.devices},
                     conns={pid: PeerWish(want=c.cstate != "StandAlone", peer_addr=c.paths[0][1] if c.paths else "",
                                          two_pri=c.two_primaries, discard=c.discard)
-                           for pid, c in res.conns.items()},
-                    time=node.now).dump()
+                           for pid, c in res.conns.items()}).dump()
 
     def add(table):
         table[res.name] = advert

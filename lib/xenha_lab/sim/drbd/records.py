@@ -259,15 +259,14 @@ class PeerWish(Record):
 class Advert(Record):
     """What a node advertises for one resource on one of its endpoints."""
 
-    __slots__ = ("inc", "token", "node_id", "role", "susp", "vols", "conns", "time")
+    __slots__ = ("inc", "token", "node_id", "role", "susp", "vols", "conns")
     NESTED = {"vols": ("map", VolumeView), "conns": ("map", PeerWish)}
 
     def __init__(self, inc: str = "", token: str = "", node_id: int = -1, role: str = "Secondary",
-                 susp: bool = False, vols: dict | None = None, conns: dict | None = None, time: float = 0.0):
+                 susp: bool = False, vols: dict | None = None, conns: dict | None = None):
         self.inc, self.token, self.node_id, self.role, self.susp = inc, token, node_id, role, susp
         self.vols = {} if vols is None else vols
         self.conns = {} if conns is None else conns
-        self.time = time
 
 
 class Session(Record):

@@ -36,6 +36,10 @@ would until its I/O fails). `restore_pv` brings it back.
 device backed by this world's files or PV loops (active LVs and snapshots included),
 removes every /dev entry it or the simulator created for this world's VGs and the
 world's directory contents it created. Tests call it in a `finally`.
+
+`node_power_off(lvm_state_dir)` is the lab's power-cut hook: the dead node's active
+LVs are loop devices that outlive its namespaces; it detaches each one still bound as
+the node mapped it (`devmapper.power_off`), leaving /dev entries to the node's own /dev.
 """
 
 from __future__ import annotations
