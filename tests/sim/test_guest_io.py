@@ -117,12 +117,17 @@ class Lab:
         return result
 
 
-@pytest.fixture
-def lab(tmp_path):
+def need_nodes(*tools) -> None:
     if os.geteuid() != 0 or shutil.which("ip") is None or shutil.which("losetup") is None:
         pytest.skip("needs root, ip netns and loop devices")
     need_tool("drbdadm")
-    installed(os.path.join(default_simbindir(), "xl"))
+    for tool in ("xl", *tools):
+        installed(os.path.join(default_simbindir(), tool))
+
+
+@pytest.fixture
+def lab(tmp_path):
+    need_nodes()
     made = Lab(tmp_path, wired=False)
     try:
         yield made
@@ -189,10 +194,7 @@ def test_a_fresh_boot_continues_after_its_disk_and_a_lost_write_shows(lab):
 
 
 def test_a_guest_write_is_acknowledged_only_with_the_peers_copy(tmp_path):
-    if os.geteuid() != 0 or shutil.which("ip") is None or shutil.which("losetup") is None:
-        pytest.skip("needs root, ip netns and loop devices")
-    need_tool("drbdadm")
-    installed(os.path.join(default_simbindir(), "xenha-sim-drbd-kernel"))
+    need_nodes("xenha-sim-drbd-kernel")
     lab = Lab(tmp_path, wired=True)
     try:
         lab.drbd.write_config("r0", net=FAST, size_mib=16)

@@ -11,7 +11,8 @@ agents and the lab run the same commands against them as against the real thing.
 sub-package has its front ends (the installed tools' main()), the modules they share
 below them, and its world (the test API that builds a simulated environment: `SimHosts`
 in xen/hosts.py, `DrbdWorld` in drbd/world.py, `LvmWorld` in lvm/world.py).
-`holders` is the block-device holders registry DRBD writes and LVM reads; `guest_io`
+`holders` is the block-device holders registry DRBD writes and LVM reads; `procs`
+what a recorded pid still means (start time, pid namespace); `guest_io`
 the simulated guests' disk I/O through DRBD, its log of acknowledged writes and the
 checks made on it (nothing acknowledged lost, the pause of a live migration).
 

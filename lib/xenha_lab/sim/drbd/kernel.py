@@ -55,6 +55,7 @@ import time
 from xenha_lab.sim.drbd import link, network, store
 from xenha_lab.sim.drbd.advance import advance
 from xenha_lab.sim.drbd.node import Node
+from xenha_lab.sim.procs import pid_namespace, proc_start
 
 TICK = 0.1                 # how often the worker advances every resource
 RESCAN = 0.2               # how often the transport looks for new or gone connections
@@ -143,8 +144,8 @@ class Transport:
 
     # --- registration (what network.link_cut reads) ------------------------------------------
     def register(self) -> None:
-        start = link.proc_start(os.getpid())
-        self.registered = {"pid": os.getpid(), "start": start, "links": {}}
+        start = proc_start(os.getpid())
+        self.registered = {"pid": os.getpid(), "start": start, "pidns": pid_namespace(), "links": {}}
         self.publish()
 
     def publish(self) -> None:
@@ -191,10 +192,7 @@ class Transport:
         self.sel.register(client, selectors.EVENT_READ, ("client", None))
 
     def on_client(self, client) -> None:
-        try:
-            data = client.recv(4096)
-        except OSError:
-            data = b""
+        data = _recv(client)
         if not data:
             self.drop_client(client)
             return
@@ -346,10 +344,7 @@ class Transport:
 
     def on_newcomer(self, sock) -> None:
         local, deadline, buf = self.newcomers[sock]
-        try:
-            data = sock.recv(4096)
-        except OSError:
-            data = b""
+        data = _recv(sock)
         if not data:
             self.drop_newcomer(sock)
             return
@@ -542,6 +537,14 @@ class Transport:
         self.publish()
 
 
+def _recv(sock) -> bytes:
+    """What a socket has for us; b"" at its end or on an error."""
+    try:
+        return sock.recv(4096)
+    except OSError:
+        return b""
+
+
 def worker(node: Node, changed: threading.Event, stopping: threading.Event, tick: float) -> None:
     """Advance every resource of the node, every `tick` or when a link changed."""
     while not stopping.is_set():
@@ -559,7 +562,8 @@ def worker(node: Node, changed: threading.Event, stopping: threading.Event, tick
 
 def already_running(state: str) -> int | None:
     data = store.read(link.registration_path(state))
-    if data and data.get("pid") != os.getpid() and link.proc_start(data.get("pid", 0)) == data.get("start"):
+    if data and data.get("pid") != os.getpid() and proc_start(data.get("pid", 0)) == data.get("start") \
+            and data.get("pidns") == pid_namespace():
         return data["pid"]
     return None
 

@@ -3,7 +3,7 @@ its network links, and how a writer asks it for a protocol-C acknowledgement.
 
 The kernel process registers itself in the node's volatile state directory:
 
-    <state>/kernel        {"pid", "start", "links": {"<local> <peer>": [up, since]}}
+    <state>/kernel        {"pid", "start", "pidns", "links": {"<local> <peer>": [up, since]}}
                           (one entry per path it keeps a TCP connection on; written
                           all or nothing whenever a link changes)
     <state>/kernel.sock   a unix socket: a writer sends `ack <local> <peer>` and gets
@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 
 from xenha_lab.sim.drbd import store
+from xenha_lab.sim.procs import pid_namespace, proc_start
 
 REGISTRATION = "kernel"
 SOCKET = "kernel.sock"
@@ -33,26 +34,14 @@ def registration_path(state: str) -> str:
     return os.path.join(state, REGISTRATION)
 
 
-def proc_start(pid: int) -> str | None:
-    """The start time of a live process (field 22 of /proc/PID/stat), None when gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            data = handle.read().decode("ascii", "replace")
-    except OSError:
-        return None
-    fields = data[data.rfind(")") + 2:].split()
-    if fields[0] in "ZX":
-        return None
-    return fields[19]
-
-
 def kernel_links(state: str) -> dict | None:
     """{"<local> <peer>": up} of the node's kernel process; None when the node runs
-    none (lazy evaluation); {} when its kernel process is registered but dead."""
+    none (lazy evaluation); {} when its kernel process is registered but dead (checked
+    from within its pid namespace; from another one the table is taken as it is)."""
     data = store.read(registration_path(state))
     if not data:
         return None
-    if proc_start(data.get("pid", 0)) != data.get("start"):
+    if data.get("pidns") == pid_namespace() and proc_start(data.get("pid", 0)) != data.get("start"):
         return {}
     return {key: bool(value[0]) for key, value in data.get("links", {}).items()}
 

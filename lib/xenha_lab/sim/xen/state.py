@@ -26,6 +26,8 @@ import fcntl
 import os
 import time
 
+from xenha_lab.sim.procs import pid_namespace, proc_stat
+
 DEFAULT_ROOT = "/run/xenha-sim/xl"
 ENV_ROOT = "XENHA_SIM_XL_STATE"
 
@@ -89,26 +91,6 @@ def remove_quietly(path: str) -> None:
         os.unlink(path)
     except OSError:
         pass
-
-
-def pid_namespace(pid: str = "self") -> str:
-    """The pid namespace of a process (its inode), "" when unknown: a guest's pid means
-    the same process only to someone in the same namespace."""
-    try:
-        return str(os.stat(f"/proc/{pid}/ns/pid").st_ino)
-    except OSError:
-        return ""
-
-
-def proc_stat(pid: int):
-    """(state letter, start time, utime+stime ticks) of a live pid, or None."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            data = handle.read().decode("ascii", "replace")
-    except OSError:
-        return None
-    fields = data[data.rfind(")") + 2:].split()
-    return fields[0], fields[19], int(fields[11]) + int(fields[12])
 
 
 class DomainRecord:
