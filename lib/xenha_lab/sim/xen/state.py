@@ -26,6 +26,8 @@ import fcntl
 import os
 import time
 
+from xenha_lab.sim.procs import pid_namespace, proc_stat
+
 DEFAULT_ROOT = "/run/xenha-sim/xl"
 ENV_ROOT = "XENHA_SIM_XL_STATE"
 
@@ -91,17 +93,6 @@ def remove_quietly(path: str) -> None:
         pass
 
 
-def proc_stat(pid: int):
-    """(state letter, start time, utime+stime ticks) of a live pid, or None."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            data = handle.read().decode("ascii", "replace")
-    except OSError:
-        return None
-    fields = data[data.rfind(")") + 2:].split()
-    return fields[0], fields[19], int(fields[11]) + int(fields[12])
-
-
 class DomainRecord:
     """A domain as the simulated hypervisor knows it."""
 
@@ -125,8 +116,11 @@ class DomainRecord:
         write_kv(self.path(), self.data)
 
     def process(self):
-        """(state letter, cpu ticks) of the guest process, or None if it is gone."""
+        """(state letter, cpu ticks) of the guest process, or None if it is gone (or
+        lives in another pid namespace than ours, where its pid is not ours to read)."""
         if not self.pid:
+            return None
+        if self.data.get("pidns", "") not in ("", pid_namespace()):
             return None
         stat = proc_stat(self.pid)
         if stat is None or stat[1] != self.data.get("pid_start") or stat[0] in "ZX":
