@@ -200,8 +200,8 @@ def test_slow_guest_gets_its_graceful_shutdown(vm):
 def test_hung_shutdown_command_still_stops_within_timeout(vm):
     assert vm("mk1", "start").rc == codes.SUCCESS
     vm.hosts.host("mk1").set_fault("hang", "shutdown")
-    result = vm("mk1", "stop", timeout_s=30)
-    assert result.rc == codes.SUCCESS and result.seconds < 30
+    result = vm("mk1", "stop", timeout_s=8)   # the hung request may take 2/3 of it, less the destroy reserve
+    assert result.rc == codes.SUCCESS and result.seconds < 8
     assert "shaolin" not in domains(vm.hosts, "mk1")
 
 
