@@ -7,7 +7,7 @@ import pytest
 from conftest import sample
 from xenha.agents.drbd_resource import monitor_verdict, promotion_score
 from xenha.ocf import codes
-from xenha.ocf.agent import ResourceAgent, ToolMissing
+from xenha.ocf.agent import ResourceAgent, StateUnknown, ToolMissing
 from xenha.tools.binaries import ToolNotFound
 from xenha.tools.crm import Crm, CrmError, element_ids
 from xenha.tools.dd import Dd, ReadError
@@ -15,6 +15,7 @@ from xenha.tools.hook import run_hook
 from xenha.tools.drbd import (Drbd, DrbdError, DrbdRefused, allows_two_primaries,
                               connection_84, drbd_words, parse_events2, state_84)
 from xenha.tools.lvm import Lvm, LvmError
+from xenha.tools.xl import Xl
 
 WRAPPED_FAILURE = ("r0: State change failed: (-1) Multiple primaries not allowed by config\n"
                    "Command 'drbdsetup primary r0' terminated with exit code 11\n")
@@ -27,7 +28,10 @@ class Tools:
         self.bin = tmp_path / "bin"
         self.bin.mkdir()
         self.log = tmp_path / "argv.log"
-        self.env = {"PATH": str(self.bin)}
+        # a host with nothing installed, whatever this machine has (tools/host.py)
+        self.host = tmp_path / "host"
+        self.host.mkdir()
+        self.env = {"PATH": str(self.bin), "XENHA_HOST_ROOT": str(self.host)}
 
     def add(self, name, script):
         tool = self.bin / name
@@ -176,13 +180,53 @@ def test_changes_run_drbdadm_with_the_configuration(tools):
 
 
 def test_a_failure_carries_drbds_own_words_apart_from_drbdadms_wrapper(tools):
-    drbd = drbd_tools(tools, drbdadm=f"cat >&2 <<'EOF'\n{WRAPPED_FAILURE}EOF\nexit 11")
+    not_outdated = ("r0: State change failed: (-7) Refusing to be Primary while peer is not outdated\n"
+                    "Command 'drbdsetup primary r0' terminated with exit code 11\n")
+    drbd = drbd_tools(tools, drbdadm=f"cat >&2 <<'EOF'\n{not_outdated}EOF\nexit 11")
     with pytest.raises(DrbdError) as failed:
         drbd.primary(5)
-    assert not isinstance(failed.value, DrbdRefused), "11 may change: the caller may retry"
-    assert failed.value.drbd_said == "r0: State change failed: (-1) Multiple primaries not allowed by config"
-    assert str(failed.value) == "Command 'drbdsetup primary r0' terminated with exit code 11"
+    assert not isinstance(failed.value, DrbdRefused), "the peer may be outdated in a moment: the caller may retry"
+    assert str(failed.value) == "r0: State change failed: (-7) Refusing to be Primary while peer is not outdated"
+    assert failed.value.drbd_said == str(failed.value)
     assert failed.value.returncode == 11
+
+
+@pytest.mark.parametrize("number,text,rc", [
+    (-1, "Multiple primaries not allowed by config", 11),
+    (-2, "Need access to UpToDate data", 17),
+    (-11, "Device is diskless, the requested operation requires a disk", 11),
+    (-16, "Disk state is lower than outdated", 5),
+    (-17, "Peer does not support protocol", 11),
+    (-20, "Other vol primary on peer not allowed by config", 11),
+])
+def test_refusals_no_retry_can_change_end_at_once_with_drbds_words(tools, number, text, rc):
+    """issue 9 §9: a promote refused by the configuration or the data is not retried."""
+    said = f"r0: State change failed: ({number}) {text}"
+    drbd = drbd_tools(tools, drbdadm=f"cat >&2 <<'EOF'\n{said}\nCommand 'drbdsetup primary r0' terminated "
+                                     f"with exit code {rc}\nEOF\nexit {rc}")
+    with pytest.raises(DrbdRefused) as refused:
+        drbd.primary(5)
+    assert str(refused.value) == said
+
+
+@pytest.mark.parametrize("number", [-7, -10, -12, -18, -19, -21, -22, -23, -24, -25])
+def test_refusals_that_may_change_are_left_to_the_caller_to_retry(tools, number):
+    drbd = drbd_tools(tools, drbdadm=f"echo 'r0: State change failed: ({number}) x' >&2; "
+                                     "echo \"Command 'drbdsetup primary r0' terminated with exit code 11\" >&2; exit 11")
+    with pytest.raises(DrbdError) as failed:
+        drbd.primary(5)
+    assert not isinstance(failed.value, DrbdRefused)
+
+
+def test_drbdadm_refusing_on_its_own_is_its_configuration_no_retry_changes(tools):
+    drbd = drbd_tools(tools, drbdadm="echo \"'r0' not defined in your config (for this host).\" >&2; exit 1")
+    with pytest.raises(DrbdRefused) as refused:
+        drbd.secondary(5)
+    assert str(refused.value) == "'r0' not defined in your config (for this host)."
+    tools.add("drbdsetup", "sleep 5")
+    with pytest.raises(DrbdError) as slow:
+        Drbd("r0", env=tools.env).teardown(0.2)
+    assert not isinstance(slow.value, DrbdRefused) and "timed out" in str(slow.value)
 
 
 def test_no_up_to_date_data_is_a_refusal_no_retry_changes(tools):
@@ -197,6 +241,11 @@ def test_drbd_words():
     assert drbd_words("Command 'drbdsetup down r0' terminated with exit code 20\n") == ""
     assert drbd_words("'r9' not defined in your config (for this host).\n") == \
         "'r9' not defined in your config (for this host)."
+    # the failure line wins over what follows it, and the kernel's words are kept
+    assert drbd_words("r0: Failure: (162) Invalid configuration request\nadditional info from kernel:\n"
+                      "peer connection already exists\nCommand 'drbdsetup connect r0 1' terminated with exit "
+                      "code 10\n") == ("r0: Failure: (162) Invalid configuration request "
+                                        "(peer connection already exists)")
 
 
 def test_teardown_without_drbdadm_and_of_a_resource_that_is_not_there(tools):
@@ -350,6 +399,53 @@ def test_require_names_the_missing_binary_and_its_driver(tools):
     assert missing.value.reason == "drbdsetup command not found" and missing.value.driver is drbd
     tools.add("drbdsetup", "")
     Probe().require(Lvm(env=tools.env), Drbd("r0", env=tools.env))
+
+
+@pytest.mark.parametrize("driver,sign,phrase", [
+    ("xl", "proc/xen/", "/proc/xen exists"),
+    ("xl", "usr/lib/xen-4.17/bin/xl", "xl is installed at /usr/lib/xen-4.17/bin/xl"),
+    ("drbd", "sys/module/drbd/", "/sys/module/drbd exists"),
+    ("drbd", "proc/drbd", "/proc/drbd exists"),
+    ("lvm", "sys/class/misc/device-mapper/", "/sys/class/misc/device-mapper exists"),
+    ("lvm", "dev/mapper/vg0-lv", "/dev/mapper/vg0-lv exists"),
+])
+def test_a_missing_tool_with_its_kernel_side_present_leaves_the_state_unknown(tools, driver, sign, phrase):
+    """issue 9 §1: "not installed" only when the host has no trace of the tool's kernel side."""
+    make = {"xl": lambda: Xl(env=tools.env), "drbd": lambda: Drbd("r0", env=tools.env),
+            "lvm": lambda: Lvm(env=tools.env)}[driver]
+
+    class Probe(ResourceAgent):
+        def __init__(self):
+            pass
+
+    with pytest.raises(ToolMissing):
+        Probe().require(make())
+    path = tools.host / sign
+    if sign.endswith("/"):
+        path.mkdir(parents=True)
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("")
+    with pytest.raises(StateUnknown) as unknown:
+        Probe().require(make())
+    assert unknown.value.code == codes.ERR_GENERIC and phrase in unknown.value.reason
+
+
+def test_the_control_node_alone_is_no_sign_of_device_mapper(tools):
+    (tools.host / "dev/mapper").mkdir(parents=True)
+    (tools.host / "dev/mapper/control").write_text("")
+    assert Lvm(env=tools.env).system_sign() is None
+    (tools.host / "sys/block/dm-0").mkdir(parents=True)
+    assert Lvm(env=tools.env).system_sign() == "/sys/block/dm-0 exists"
+
+
+def test_a_loaded_module_is_also_what_an_installed_drbdsetup_says(tools):
+    tools.add("drbdsetup", "echo DRBD_KERNEL_VERSION_CODE=0x090200")
+    assert Drbd("r0", env=tools.env).system_sign() == "drbdsetup --version reports a loaded DRBD module"
+    tools.add("drbdsetup", "echo DRBD_KERNEL_VERSION_CODE=0x000000")
+    assert Drbd("r0", env=tools.env).system_sign() is None
+    tools.add("drbdsetup", "echo DRBD_KERNEL_VERSION_CODE=0xnonsense")
+    assert Drbd("r0", env=tools.env).system_sign() is None
 
 
 def test_a_tool_that_is_not_installed(tmp_path):

@@ -103,15 +103,22 @@ class LvmVolumeAgent(ResourceAgent):
         action = self.env.action
         if not self.vg:
             raise OcfError(codes.ERR_CONFIGURED, "parameter vg is not set")
-        if action in ("validate-all", "reload-agent") and self.check_level < 10:
-            return
+        if action in ("validate-all", "reload-agent", "monitor") and self.check_level < 10:
+            return   # the depth-0 monitor reads device-mapper's nodes: no tool needed
+        if action == "stop":
+            return   # stop needs the tools only when something is active (action_stop)
         self.require(self.device_mapper, self.lvm)
 
     def stop_when_invalid(self, problem: OcfError) -> int:
-        if problem.code == codes.ERR_INSTALLED:
-            self.log.info(f"{problem.reason}: no LVM on this node, nothing can be active")
+        if not self.vg:
+            self.log.info("parameter vg is not set: this resource never activated anything; stop succeeds")
             return codes.SUCCESS
-        return super().stop_when_invalid(problem)
+        active, _inactive, suspended = self.activation_state()
+        if not active and not suspended:
+            self.log.info(f"{problem.reason}; device-mapper shows no LV of {self.vg} active: stop succeeds")
+            return codes.SUCCESS
+        self.log.exit_reason(f"cannot deactivate {' '.join(active + suspended)}: {problem.reason}")
+        return codes.ERR_GENERIC
 
     # --- what device-mapper says -------------------------------------------------------
     def expected_names(self) -> list[str] | None:
@@ -136,8 +143,8 @@ class LvmVolumeAgent(ResourceAgent):
         device nodes and sysfs (no process: see tools/dmsetup.py)."""
         wanted = self.expected_names()
         if wanted is None:  # whole VG, never started here: whatever is active counts
-            wanted = dmsetup.names_of_vg(self.vg)
-        states = {name: dmsetup.mapped(dmsetup.dm_name(self.vg, name)) for name in wanted}
+            wanted = self.device_mapper.names_of_vg(self.vg)
+        states = {name: self.device_mapper.mapped(dmsetup.dm_name(self.vg, name)) for name in wanted}
         active = [name for name, state in states.items() if state.active and not state.suspended]
         inactive = [name for name, state in states.items() if not state.active]
         suspended = [name for name, state in states.items() if state.active and state.suspended]
@@ -191,12 +198,15 @@ class LvmVolumeAgent(ResourceAgent):
             raise OcfError(codes.ERR_GENERIC, f"{self.vg} lost its owner tag {self.params.tag}")
 
     def read_first_block(self, path: str) -> None:
+        from xenha.tools.binaries import ToolNotFound
         from xenha.tools.dd import Dd, ReadError
 
         try:
             Dd(env=self.env.environ).read_first_block(path, READ_BYTES, self.deadline.timeout())
         except ReadError as error:
             raise OcfError(codes.ERR_GENERIC, f"cannot read {path}: {error}") from None
+        except ToolNotFound as missing:
+            raise OcfError(codes.ERR_GENERIC, f"cannot read {path}: {missing}") from None
 
     def action_start(self) -> int:
         group = self.visible_group()
@@ -226,6 +236,12 @@ class LvmVolumeAgent(ResourceAgent):
 
     def action_stop(self) -> int:
         active, _inactive, suspended = self.activation_state()
+        if active or suspended:
+            try:
+                self.require(self.device_mapper, self.lvm)
+            except OcfError as missing:   # mapped LVs: device-mapper is here, the state is known
+                raise OcfError(codes.ERR_GENERIC,
+                               f"cannot deactivate {' '.join(active + suspended)}: {missing.reason}") from None
         counts = self.open_counts() if active or suspended else {}
         busy = [f"{name} (open {counts[name].open_count}x)" for name in active + suspended
                 if name in counts and counts[name].open_count > 0]
@@ -238,7 +254,10 @@ class LvmVolumeAgent(ResourceAgent):
             if active or suspended:
                 raise OcfError(codes.ERR_GENERIC, f"{' '.join(active + suspended)} still active after lvchange -an")
         if self.params.ownership == OWNERSHIP_TAG:
-            self.remove_owner_tag()
+            if self.lvm.lvm.installed():
+                self.remove_owner_tag()
+            else:
+                self.log.warning(f"lvm is not installed: the owner tag {self.params.tag} stays on {self.vg}")
         self.record.remove()
         self.log.info(f"{self.vg}: inactive")
         return codes.SUCCESS

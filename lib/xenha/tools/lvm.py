@@ -58,6 +58,12 @@ class Lvm:
         # lvs, vgs, lvchange, ... are links to lvm (lvm2 installs them together).
         return (self.lvm,)
 
+    def system_sign(self) -> str | None:
+        """Why device-mapper (what activates LVs) is on this host, None when it is not."""
+        from xenha.tools.host import Host, sign_of_device_mapper
+
+        return sign_of_device_mapper(Host(self.env))
+
     def _run(self, command: str, args, timeout: float):
         tool = self._tools.get(command)
         if tool is None:
