@@ -248,6 +248,10 @@ class DrbdResourceAgent(ResourceAgent):
 
     def state(self) -> ResourceState | None:
         self.check_module()
+        if self.drbd.version == "8.4":   # 8.4's state comes from drbdadm, which reads the configuration
+            problem = self.config_problem()
+            if problem:
+                raise OcfError(codes.ERR_GENERIC, f"cannot read the state of {self.resource}: {problem}")
         try:
             return self.drbd.state(self.deadline.timeout())
         except DrbdError as error:
@@ -266,7 +270,10 @@ class DrbdResourceAgent(ResourceAgent):
             return
         self.require(self.drbd)
         self.check_module()
-        if action != "stop":
+        if action not in ("stop", "monitor"):
+            # Actions that run drbdadm with the configuration. Monitor and stop do not need
+            # it (drbdsetup reads the kernel's state): an unusable file never makes them
+            # answer "not running" (see state() for DRBD 8.4, whose state comes from drbdadm).
             problem = self.config_problem()
             if problem:
                 raise OcfError(codes.ERR_INSTALLED, problem)
