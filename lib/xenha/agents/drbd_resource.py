@@ -196,6 +196,8 @@ class DrbdResourceAgent(ResourceAgent):
         "(DRBD 9 and 8.4 are both handled), connect_only_after_promote and unfence_extra_args.")
     PARAMETERS = PARAMETERS
     ACTIONS = ACTIONS
+    # validate-all at 10 also asks drbdadm about the resource (module, file, dump)
+    CHECK_LEVELS = (0, 10)
 
     def __init__(self, env, log, deadline):
         super().__init__(env, log, deadline)
