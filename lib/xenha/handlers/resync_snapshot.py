@@ -56,6 +56,7 @@ RC_TIMED_OUT = 124
 RC_CANNOT_RUN = 127
 UNITS = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 DIGITS = "0123456789"
+MAX_BYTES = 1 << 60
 
 
 class HandlerError(Exception):
@@ -110,6 +111,8 @@ def parse_size(text: str, origin_bytes: int, extent_bytes: int) -> int:
     wanted = origin_bytes * value / 100.0 if factor is None else value * factor
     if wanted <= 0:
         raise HandlerError(f"size {raw!r} must be positive")
+    if wanted > MAX_BYTES:   # also what float() makes of hundreds of digits: inf
+        raise HandlerError(f"size {raw!r} is larger than any volume group")
     if extent_bytes <= 0:
         raise HandlerError(f"the volume group reports an extent size of {extent_bytes}")
     extents = -(-int(wanted) // extent_bytes)
