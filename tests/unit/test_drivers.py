@@ -3,6 +3,7 @@ the timeout it keeps, and the typed answer or failure it makes of the tool's out
 and exit code. The stand-ins print what the real tools print (tools.md §2, samples)."""
 
 import pytest
+from hypothesis import example, given, settings, strategies as st
 
 from conftest import sample
 from xenha.agents.drbd_resource import monitor_verdict, promotion_score
@@ -15,7 +16,8 @@ from xenha.tools.hook import run_hook
 from xenha.tools.drbd import (Drbd, DrbdError, DrbdRefused, allows_two_primaries,
                               connection_84, drbd_words, parse_events2, state_84)
 from xenha.tools.lvm import Lvm, LvmError
-from xenha.tools.xl import Xl
+from xenha.tools import xl_config
+from xenha.tools.xl import Xl, XlError, address_problem, config_string_problem, transport_problem
 
 WRAPPED_FAILURE = ("r0: State change failed: (-1) Multiple primaries not allowed by config\n"
                    "Command 'drbdsetup primary r0' terminated with exit code 11\n")
@@ -466,3 +468,81 @@ def test_hook_outcome(tools):
     assert slow.timed_out and not slow.ok and "timed out" in slow.summary
     with pytest.raises(ToolNotFound):
         run_hook(["no-such-program"], 5, env=tools.env)
+
+
+# --- xl: no value reaches xl's config parser or a shell as anything but itself (issue 9 §3) -------
+def test_xl_commands_put_the_domain_name_after_double_dash(tools):
+    tools.add("xl", "")
+    xl = Xl(env=tools.env)
+    xl.create("/etc/xen/shaolin.cfg", "shaolin", 5)
+    xl.shutdown("-x", 5, acpi_fallback=True)
+    xl.destroy("-x", 5)
+    xl.trigger_power("-x", 5)
+    xl.unpause("-x", 5)
+    assert tools.calls() == ['xl create -- /etc/xen/shaolin.cfg name="shaolin"', "xl shutdown -F -- -x",
+                             "xl destroy -- -x", "xl trigger -- -x power", "xl unpause -- -x"]
+
+
+@settings(max_examples=400, derandomize=True, deadline=None)
+@given(st.text(max_size=40))
+@example('shaolin" on_crash="preserve')
+@example("a\\")
+@example("a'b")
+@example("a\nname='b'")
+def test_a_name_xl_create_passes_is_read_back_as_exactly_that_name(name):
+    """xl appends `name="NAME"` to the config text: whatever the driver passes, xl's
+    parser (libxlutil's grammar, xenha.tools.xl_config) reads one setting, this name."""
+    if config_string_problem(name) is None:
+        settings_ = xl_config.parse(f'memory = 512\nname="{name}"\n').settings
+        assert settings_ == {"memory": 512, "name": name}
+    else:
+        with pytest.raises(XlError):
+            Xl(env={"PATH": "/nonexistent"}).create("/etc/xen/x.cfg", name, 5)   # refused before running
+
+
+def test_xl_create_refuses_a_config_path_xl_would_read_as_a_setting():
+    with pytest.raises(XlError, match="reads as a setting"):
+        Xl(env={"PATH": "/nonexistent"}).create("/etc/xen/memory=64.cfg", "vm", 5)
+
+
+def test_the_preflight_is_argv_without_a_shell(tools, tmp_path):
+    tools.add("ssh", 'printf "Name ID Mem VCPUs State Time(s)\\n"')
+    xl = Xl(env=tools.env)
+    presence = xl.remote_presence("shaolin", "ssh -o BatchMode=yes", "10.0.0.2", 5)
+    assert presence.absent
+    assert tools.calls() == ["ssh -o BatchMode=yes 10.0.0.2 xl list"]
+    witness = tmp_path / "pwned"
+    for transport, address in ((f"ssh; touch {witness}", "10.0.0.2"), ("ssh", f"10.0.0.2;touch {witness}"),
+                               ("ssh", "$(reboot)"), ("ssh", "-oProxyCommand=x"), ("A=1 ssh", "h")):
+        with pytest.raises(XlError, match="refusing to run the preflight"):
+            xl.remote_presence("shaolin", transport, address, 5)
+        with pytest.raises(XlError, match="refusing to run xl migrate"):
+            xl.migrate("shaolin", address, transport, 5)
+    assert not witness.exists() and len(tools.calls()) == 1
+    with pytest.raises(XlError, match="transport command nossh not found"):
+        xl.remote_presence("shaolin", "nossh", "10.0.0.2", 5)
+
+
+# a word of plain characters with, half of the time, one a shell reads specially
+SPECIAL = list(" ;$`'\"*?~#&|<>(){}[]!^\\\t\n")
+PLAIN = st.text(alphabet="ab-=.:/%@,+_1", max_size=6)
+ODD = st.sampled_from([""] * len(SPECIAL) + SPECIAL)
+SHELL_WORD = st.builds(lambda head, odd, tail: head + odd + tail or "a", PLAIN, ODD, PLAIN)
+ADDRESS = st.builds(lambda head, odd, tail: head + odd + tail or "a",
+                    st.text(alphabet="ab.:-1%@", max_size=6), ODD, st.text(alphabet="ab.:1", max_size=6))
+
+
+@settings(max_examples=300, derandomize=True, deadline=None)
+@given(st.lists(SHELL_WORD, min_size=1, max_size=4), ADDRESS)
+@example(["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10"], "10.0.0.2")
+@example(["ssh", "-l", "root@x"], "fd00::1%eth0")
+def test_what_passes_reads_the_same_to_sh_and_as_argv(words, address):
+    """A transport and an address the driver lets through are split by `sh -c` (how xl
+    runs them) into exactly the words argv has: no expansion, no second command."""
+    import subprocess
+    transport = " ".join(words)
+    if transport_problem(transport) or address_problem(address):
+        return
+    argv = transport.split() + [address, "xl", "list"]
+    said = subprocess.run(["sh", "-c", "printf '%s\\0' " + " ".join(argv)], capture_output=True, text=True)
+    assert said.returncode == 0 and said.stdout.split("\0")[:-1] == argv

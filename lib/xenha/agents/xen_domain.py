@@ -432,7 +432,7 @@ class XenDomainAgent(ResourceAgent):
         address = self.node_attribute_address(target)
         why = address_problem(address)
         if why:
-            raise OcfError(codes.ERR_GENERIC, f"cannot migrate to {target}: address {address!r} {why}")
+            raise OcfError(codes.ERR_GENERIC, f"migration address {why}: {address!r} (target {target})")
         return address
 
     def node_attribute_address(self, target: str) -> str:
