@@ -24,23 +24,30 @@ def rendered(path):
     return desc, slots
 
 
-@pytest.fixture(scope="module")
-def xlparse(tmp_path_factory):
-    """Our small C program over Xen's libxlutil (tests/tools/xlparse.c)."""
+def build_xlparse(directory) -> str:
+    """Our small C program over Xen's libxlutil (tests/tools/xlparse.c), compiled."""
     gcc = need_tool("gcc")
     installed("/usr/include/libxlutil.h")   # libxen-dev
-    binary = tmp_path_factory.mktemp("xlparse") / "xlparse"
+    binary = directory / "xlparse"
     subprocess.run([gcc, "-Wall", "-Werror", "-o", str(binary), str(REPO / "tests/tools/xlparse.c"),
                     "-lxlutil", "-lxenlight"], check=True)
     return str(binary)
 
 
-def parse_with_libxlutil(xlparse, path):
+@pytest.fixture(scope="module")
+def xlparse(tmp_path_factory):
+    return build_xlparse(tmp_path_factory.mktemp("xlparse"))
+
+
+def parse_with_libxlutil(xlparse, path, vifs=False):
+    """(values, disks[, vif specs]) as libxlutil reads the config file."""
     result = subprocess.run([xlparse, str(path)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     values = dict(line.split("=", 1) for line in lines if not line.startswith(("disk[", "vif[")))
     disks = [dict(kv.split("=", 1) for kv in line.split(" ")[1:]) for line in lines if line.startswith("disk[")]
+    if vifs:
+        return values, disks, [line.split("=", 1)[1] for line in lines if line.startswith("vif[")]
     return values, disks
 
 
@@ -159,3 +166,13 @@ def test_rendered_cib_is_valid_for_pacemaker(tmp_path):
     assert checked.returncode in (0, 78), checked.stderr
     assert "error:" not in checked.stderr.lower(), checked.stderr
     assert shutil.which("crm_verify")
+
+
+def test_pcs_script_guards_look_only_at_the_configuration():
+    """A live CIB's status section has ids too (lrm_rsc_op NAME_last_0): a guard that
+    looked there could take a new VM for an existing one and skip it."""
+    desc, slots = rendered(REPO / "cluster-config" / "examples" / "howto.toml")
+    script = pacemaker.pcs_script(pacemaker.build(desc, slots))
+    guards = [line for line in script.splitlines() if line.startswith("has ")]
+    assert guards
+    assert all(line.startswith("has '/cib/configuration//") for line in guards), guards[:3]
