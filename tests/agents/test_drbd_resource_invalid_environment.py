@@ -42,6 +42,12 @@ EXPECTED = {
     "drbdconf-is-a-fifo": UNUSABLE_CONFIG,
     "drbdconf-is-a-directory": UNUSABLE_CONFIG,
     "resource-unset": BAD_PARAMETER,
+    # names drbdadm could never have configured (issue 9 §2): nothing runs with them
+    "resource-all": BAD_PARAMETER,
+    "resource-an-option": BAD_PARAMETER,
+    "resource-look-alike": BAD_PARAMETER,
+    "resource-a-number": BAD_PARAMETER,
+    "drbdconf-relative": BAD_PARAMETER,
     "bad-parameter": BAD_PARAMETER,
     "odd-bytes-in-a-parameter": BAD_PARAMETER,
     "record-binary": HARMLESS,
@@ -105,6 +111,16 @@ def arrange(cluster, tmp, problem):
         params["drbdconf"] = str(tmp)
     elif problem == "resource-unset":
         params["drbd_resource"] = ""
+    elif problem == "resource-all":
+        params["drbd_resource"] = "all"
+    elif problem == "resource-an-option":
+        params["drbd_resource"] = "--force"
+    elif problem == "resource-look-alike":
+        params["drbd_resource"] = "r\u0660"       # an Arabic-Indic zero
+    elif problem == "resource-a-number":
+        params["drbd_resource"] = "0"
+    elif problem == "drbdconf-relative":
+        params["drbdconf"] = "r0.res"
     elif problem == "bad-parameter":
         params["wfc_timeout"] = "soon"
     elif problem == "odd-bytes-in-a-parameter":
@@ -184,3 +200,13 @@ def test_stop_takes_the_resource_down_whatever_the_configuration_file(clean, tmp
     # and the monitor never needed the file: a configured resource is not "stopped"
     assert call(clean, "start", {"wfc_timeout": "0"}, {})[0] == codes.SUCCESS
     assert call(clean, "probe", params, extra)[0] == codes.DEGRADED   # up, peer not connected
+
+
+@pytest.mark.parametrize("name", ["all", "--force", "r0 r1"])
+def test_a_name_drbdadm_reads_as_something_else_never_reaches_it(clean, name):
+    """`drbdadm down all` would take every resource of the node down."""
+    assert call(clean, "start", {"wfc_timeout": "0"}, {})[0] == codes.SUCCESS
+    for action in ("stop", "probe", "demote"):
+        rc, _reason, stderr = call(clean, action, {"drbd_resource": name}, {})
+        assert rc == {"stop": 0, "probe": 7, "demote": 6}[action], stderr
+    assert "r0" in str(clean.world.events("mk1", "r0")), "r0 is still up"

@@ -32,6 +32,13 @@ EXPECTED = {
                  "validate-all-10": 6},
     "bad-parameter": BAD_PARAMETER,
     "odd-bytes-in-a-parameter": BAD_PARAMETER,
+    # names LVM refuses or keeps for itself (issue 9 §2): no such volume can exist
+    "vg-a-path": BAD_PARAMETER,
+    "vg-look-alike": BAD_PARAMETER,
+    "vg-odd-bytes": BAD_PARAMETER,
+    "lv-reserved-by-lvm": BAD_PARAMETER,
+    "lv-an-option": BAD_PARAMETER,
+    "tag-ends-the-config-string": BAD_PARAMETER,
     "record-binary": HARMLESS,
     "record-is-a-fifo": HARMLESS,
     "rsctmp-is-a-file": HARMLESS,
@@ -110,6 +117,19 @@ def arrange(lab, problem):
     elif problem == "odd-bytes-in-a-parameter":
         params["activation_mode"] = "\udcffcomplete"
         extra = {"HA_LOGFACILITY": "daemon"}
+    elif problem == "vg-a-path":
+        params["vg"] = "../../etc"
+    elif problem == "vg-look-alike":
+        params["vg"] = lab.vg.replace("v", "\u03bd", 1)      # a Greek nu
+    elif problem == "vg-odd-bytes":
+        params["vg"] = lab.vg + "\udcff"
+        extra = {"HA_LOGFACILITY": "daemon"}
+    elif problem == "lv-reserved-by-lvm":
+        params["lvs"] = "vm_shaolin_tmeta"
+    elif problem == "lv-an-option":
+        params["lvs"] = "vm_shaolin -an"
+    elif problem == "tag-ends-the-config-string":
+        params.update(ownership="tag", tag='x"]} global {locking_type=0')
     elif problem.startswith("record-") or problem == "rsctmp-is-a-file":
         pass
     else:

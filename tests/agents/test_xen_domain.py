@@ -422,7 +422,7 @@ def test_a_quote_in_the_name_never_sets_other_xl_keys(vm):
     domain came up under another name, start failed and stop answered 0 with it running."""
     params = {"name": 'shaolin" on_crash="preserve'}
     result = vm("mk1", "start", params=params)
-    assert result.rc == codes.ERR_CONFIGURED and "would misread" in result.exit_reason
+    assert result.rc == codes.ERR_CONFIGURED and "has characters xl refuses" in result.exit_reason
     assert list(domains(vm.hosts, "mk1")) == ["Domain-0"]
     assert vm("mk1", "stop", params=params).rc == codes.SUCCESS
     assert list(domains(vm.hosts, "mk1")) == ["Domain-0"]

@@ -31,6 +31,11 @@ EXPECTED = {
     # a name xl's parser would read as more than a name: refused where a domain gets it;
     # monitor and stop look for the exact name (not there) and pass it after `--`
     "name-with-a-quote": dict(BAD_PARAMETER, probe=7, monitor=7),
+    "name-look-alike": dict(BAD_PARAMETER, probe=7, monitor=7),
+    # names xl reads as another domain: no action touches them, stop 0, probe 7
+    "name-of-a-migration-copy": BAD_PARAMETER,
+    "name-of-dom0": BAD_PARAMETER,
+    "name-a-domain-id": BAD_PARAMETER,
     "odd-bytes-in-the-name": dict(BAD_PARAMETER, probe=7, monitor=7),
     "transport-shell-fragment": BAD_PARAMETER,
     "config-file-missing": dict(start=5, stop=0, probe=7, monitor=7, migrate_to=1, migrate_from=1,
@@ -90,6 +95,14 @@ def run(sim_hosts, shaolin_config, tmp_path, problem, action):
         extra_env["HA_LOGFACILITY"] = "daemon"
     elif problem == "name-with-a-quote":
         params["name"] = 'shaolin" on_crash="preserve'
+    elif problem == "name-look-alike":
+        params["name"] = "sha\u043elin"          # a Cyrillic o
+    elif problem == "name-of-a-migration-copy":
+        params["name"] = "shaolin--incoming"
+    elif problem == "name-of-dom0":
+        params["name"] = "Domain-0"
+    elif problem == "name-a-domain-id":
+        params["name"] = "0"
     elif problem == "odd-bytes-in-the-name":
         params["name"] = "shaolin\udcff"
         extra_env["HA_LOGFACILITY"] = "daemon"
@@ -191,3 +204,18 @@ def test_a_running_domain_is_never_reported_stopped_because_xl_is_not_on_path(si
         assert result.rc == codes.ERR_GENERIC, (action, result.stderr)
         assert "xl command not found" in result.exit_reason
     assert "shaolin" in sim_hosts.xl("mk1", "list").stdout
+
+
+@pytest.mark.parametrize("name", ["Domain-0", "domain-0", "0", "1", "shaolin--incoming", "shaolin--migratedaway"])
+def test_a_name_xl_reads_as_another_domain_is_never_touched(sim_hosts, shaolin_config, name):
+    """issue 9 §2: such a resource could never have started its domain, and every xl
+    command with its name would act on another domain (dom0, domid 1, shaolin's copy)."""
+    assert sim_hosts.run_agent("mk1", "start", {"config": shaolin_config, "name": "shaolin"},
+                               instance="shaolin").rc == codes.SUCCESS
+    params = {"config": shaolin_config, "name": name}
+    assert sim_hosts.run_agent("mk1", "start", params, instance="other").rc == codes.ERR_CONFIGURED
+    assert sim_hosts.run_agent("mk1", "monitor", params, instance="other").rc == codes.NOT_RUNNING
+    stop = sim_hosts.run_agent("mk1", "stop", params, instance="other")
+    assert stop.rc == codes.SUCCESS and "never started that domain" in stop.stderr
+    listing = sim_hosts.xl("mk1", "list").stdout
+    assert "Domain-0" in listing and "shaolin " in listing

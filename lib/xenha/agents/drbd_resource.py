@@ -20,6 +20,7 @@ and refuses to become a second Primary unless connected to the other Primary wit
 disks UpToDate (the only safe dual-primary: live migration).
 """
 
+from xenha import names
 from xenha.ocf import codes
 from xenha.ocf.agent import Action, ResourceAgent, ToolMissing, main as ocf_main
 from xenha.ocf.codes import OcfError
@@ -260,12 +261,30 @@ class DrbdResourceAgent(ResourceAgent):
             raise OcfError(codes.ERR_GENERIC, str(error)) from None
 
     # --- validation ------------------------------------------------------------------------
+    def parameter_problems(self) -> list[OcfError]:
+        problems = []
+        why = self.name_problem()
+        if why:
+            problems.append(why)
+        if not self.params.drbdconf.startswith("/"):
+            problems.append(self.invalid("drbdconf", "is not an absolute path"))
+        return problems
+
+    def name_problem(self) -> OcfError | None:
+        """A resource name drbdadm could never have configured (it reads "all" as every
+        resource, a leading "-" as an option, ...): code 6, and nothing runs with it."""
+        why = self.resource and names.check_drbd_resource_name(self.resource)
+        return self.invalid("drbd_resource", why) if why else None
+
     def check_environment(self) -> None:
         action = self.env.action
         if action != "stop":
             parse_scores(self.params.promotion_scores)
         if not self.resource:
             raise OcfError(codes.ERR_CONFIGURED, "parameter drbd_resource is not set")
+        problem = self.name_problem()
+        if problem:
+            raise problem   # for stop too: `drbdsetup down all` must never run
         if action in ("start", "promote", "validate-all", "reload-agent", "notify"):
             self.check_clone_meta()
         if action in ("validate-all", "reload-agent") and self.check_level < 10:
@@ -312,8 +331,8 @@ class DrbdResourceAgent(ResourceAgent):
                            f"promoted-max=2 needs 'allow-two-primaries yes;' in the net section of {self.resource}")
 
     def stop_when_invalid(self, problem: OcfError) -> int:
-        if not self.resource:
-            self.log.info("parameter drbd_resource is not set: this resource never configured anything; "
+        if not self.resource or self.name_problem():
+            self.log.info(f"{problem.reason}: this resource never configured anything through drbdadm; "
                           "stop succeeds")
             return codes.SUCCESS
         if isinstance(problem, (ToolMissing, ModuleAbsent)):

@@ -11,6 +11,7 @@ sysfs (no process, no LVM metadata scan, no disk scan); depth 10 reads the LVM m
 Stop asks `dmsetup info` for open counts before deactivating.
 """
 
+from xenha import names as grammar
 from xenha.ocf import codes
 from xenha.ocf.agent import Action, ResourceAgent, main as ocf_main
 from xenha.ocf.codes import OcfError
@@ -99,19 +100,47 @@ class LvmVolumeAgent(ResourceAgent):
         return self._record
 
     # --- validation ------------------------------------------------------------------
+    def parameter_problems(self) -> list[OcfError]:
+        problems = self.name_problems()
+        if self.params.ownership == OWNERSHIP_TAG:
+            from xenha.tools.lvm import tag_problem
+
+            why = tag_problem(self.params.tag)
+            if why:
+                problems.append(self.invalid("tag", why))
+        return problems
+
+    def name_problems(self) -> list[OcfError]:
+        """VG and LV names LVM refuses (or keeps for itself): no such volume can exist."""
+        problems = []
+        why = self.vg and grammar.check_vg_name(self.vg)
+        if why:
+            problems.append(self.invalid("vg", why))
+        for name in self.names:
+            why = grammar.check_lv_name(name)
+            if why:
+                problems.append(self.invalid("lvs", f"{name!r} {why}"))
+                break
+        return problems
+
     def check_environment(self) -> None:
         action = self.env.action
         if not self.vg:
             raise OcfError(codes.ERR_CONFIGURED, "parameter vg is not set")
+        if action == "stop":
+            # names LVM refuses never reach lvm (stop_when_invalid looks at device-mapper),
+            # and stop needs the tools only when something is active (action_stop)
+            for problem in self.name_problems():
+                raise problem
+            return
         if action in ("validate-all", "reload-agent", "monitor") and self.check_level < 10:
             return   # the depth-0 monitor reads device-mapper's nodes: no tool needed
-        if action == "stop":
-            return   # stop needs the tools only when something is active (action_stop)
         self.require(self.device_mapper, self.lvm)
 
     def stop_when_invalid(self, problem: OcfError) -> int:
-        if not self.vg:
-            self.log.info("parameter vg is not set: this resource never activated anything; stop succeeds")
+        if not self.vg or grammar.check_vg_name(self.vg):
+            self.log.info(f"{problem.reason}: no such volume group can exist, this resource never activated "
+                          "anything; stop succeeds")
             return codes.SUCCESS
         active, _inactive, suspended = self.activation_state()
         if not active and not suspended:
@@ -254,10 +283,14 @@ class LvmVolumeAgent(ResourceAgent):
             if active or suspended:
                 raise OcfError(codes.ERR_GENERIC, f"{' '.join(active + suspended)} still active after lvchange -an")
         if self.params.ownership == OWNERSHIP_TAG:
-            if self.lvm.lvm.installed():
-                self.remove_owner_tag()
-            else:
+            from xenha.tools.lvm import tag_problem
+
+            if not self.lvm.lvm.installed():
                 self.log.warning(f"lvm is not installed: the owner tag {self.params.tag} stays on {self.vg}")
+            elif tag_problem(self.params.tag):
+                self.log.warning(f"tag {self.params.tag!r} {tag_problem(self.params.tag)}: not removing it")
+            else:
+                self.remove_owner_tag()
         self.record.remove()
         self.log.info(f"{self.vg}: inactive")
         return codes.SUCCESS

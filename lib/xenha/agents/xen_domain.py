@@ -7,6 +7,7 @@ unreadable answer is an error (1). Every `xl` call is bounded by the operation's
 deadline, with time reserved for `xl destroy`.
 """
 
+from xenha import names
 from xenha.hypervisor import domain as dom
 from xenha.ocf import codes
 from xenha.ocf.agent import Action, ResourceAgent, ToolMissing, main as ocf_main
@@ -45,7 +46,9 @@ PARAMETERS = (
     Parameter(
         "name", STRING, "domain name",
         "Name of the domain as `xl list` shows it. Default: the name= setting of the config file. "
-        "Setting it explicitly is recommended: then monitor and stop never depend on the file.",
+        "Setting it explicitly is recommended: then monitor and stop never depend on the file. "
+        "Letters, digits, _ . and -; names xl reads as another domain (Domain-0, NAME--incoming, "
+        "NAME--migratedaway, a number) are refused.",
         unique_group="xen-domain-name"),
     Parameter(
         "shutdown_mode", SELECT, "how stop asks the guest to shut down",
@@ -74,7 +77,8 @@ PARAMETERS = (
         "migration_transport", STRING, "command that reaches the target's xl",
         "Command `xl migrate -s` uses instead of plain ssh; xl appends the target address and "
         "`xl migrate-receive`. The default never prompts (BatchMode) and gives up connecting "
-        "after 10 seconds.",
+        "after 10 seconds. Plain words only (a program and its arguments): xl hands it to sh, so "
+        "quotes, $, ;, | and other shell syntax are refused.",
         default=DEFAULT_TRANSPORT, reloadable=True),
     Parameter(
         "migration_preflight", BOOLEAN, "check the target before migrating",
@@ -131,10 +135,13 @@ class XenDomainAgent(ResourceAgent):
     # --- validation ------------------------------------------------------------------
     def parameter_problems(self) -> list[OcfError]:
         problems = []
-        transport = self.params.migration_transport
-        why = transport_problem(transport)
+        why = transport_problem(self.params.migration_transport)
         if why:
             problems.append(self.invalid("migration_transport", why))
+        attribute = self.params.migration_address_attribute
+        why = attribute and names.check_pacemaker_id(attribute)
+        if why:
+            problems.append(self.invalid("migration_address_attribute", why))
         # A name is checked where a domain gets it (start, migration): monitor and stop
         # look for the exact name in `xl list` whatever it is, and pass it after `--`.
         if self.params.name and self.env.action not in ("monitor", "stop"):
@@ -147,11 +154,25 @@ class XenDomainAgent(ResourceAgent):
         action = self.env.action
         if action in ("validate-all", "reload-agent") and self.check_level < 10:
             return
+        if action in ("monitor", "stop", "migrate_to", "migrate_from"):
+            self.check_not_another_domain()
         self.require(self.xl)
         if action == "start":
             self.load_config()
 
+    def check_not_another_domain(self) -> None:
+        """6 when xl would read this resource's domain name as another domain (dom0, a
+        migration copy, a domain id): no command may touch that domain; stop answers 0
+        (this resource could never have started it), a probe 7."""
+        name = self.domain_name()
+        why = names.check_other_domain(name)
+        if why:
+            raise OcfError(codes.ERR_CONFIGURED, f"domain name {name!r} {why}")
+
     def stop_when_invalid(self, problem: OcfError) -> int:
+        if names.check_other_domain(self.domain_name()):
+            self.log.info(f"{problem.reason}: this resource never started that domain; stop succeeds")
+            return codes.SUCCESS
         if isinstance(problem, ToolMissing):
             # Neither Xen nor its toolstack on this host (tools/host.py): no domain can run here.
             self.log.info(f"{problem.reason}, and this host has no Xen: no domain can run here; stop succeeds")
@@ -430,7 +451,7 @@ class XenDomainAgent(ResourceAgent):
         """The target's address for xl (a plain word: xl passes it to a shell), 1 when
         the target's name or its node attribute is not one."""
         address = self.node_attribute_address(target)
-        why = address_problem(address)
+        why = migration_address_problem(address)
         if why:
             raise OcfError(codes.ERR_GENERIC, f"migration address {why}: {address!r} (target {target})")
         return address
@@ -504,8 +525,23 @@ class XenDomainAgent(ResourceAgent):
 
 
 def domain_name_problem(name: str) -> str | None:
-    """Why `name` cannot be a domain this agent creates, None when it can."""
-    return config_string_problem(name)
+    """Why `name` cannot be a domain this agent creates (dom0, a migration copy's name,
+    characters xl or its config parser would misread, look-alikes), None when it can."""
+    return names.check_domain_name(name) or config_string_problem(name)
+
+
+def migration_address_problem(address: str) -> str | None:
+    """Why `address` is neither an IP address nor a host name xl can pass to its shell."""
+    why = address_problem(address)   # one plain word: xl hands it to `sh -c`
+    if why:
+        return why
+    import ipaddress  # migrate_to only
+
+    try:
+        ipaddress.ip_address(address.partition("%")[0])   # IPv4, IPv6 (with a zone)
+        return None
+    except ValueError:
+        return names.check_hostname(address)
 
 
 def short_presence(presence: dom.DomainPresence) -> str:
