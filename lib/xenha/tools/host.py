@@ -14,8 +14,6 @@ has neither, or a host without them on one that has them.
 
 import posix
 
-from xenha.ocf.files import read_regular
-
 ROOT_VARIABLE = "XENHA_HOST_ROOT"
 
 
@@ -50,6 +48,8 @@ class Host:
     def read_small(self, path: str, limit: int = 65536) -> str:
         """A small kernel or config file ("" when absent, unreadable or not a regular
         file); never blocks on a FIFO."""
+        from xenha.ocf.files import read_regular  # not on the LVM monitor's path
+
         try:
             return read_regular(self.path(path), limit).decode("utf-8", "replace")
         except (OSError, ValueError):
