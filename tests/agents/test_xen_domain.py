@@ -460,7 +460,8 @@ def test_the_migration_address_never_reaches_a_shell(vm, tmp_path, how):
         result = vm("mk1", "migrate_to", meta=meta, params=dict(params, migration_preflight=preflight),
                     extra_env={"CIB_file": str(cib)})
         assert result.rc == codes.ERR_GENERIC
-        assert result.exit_reason.startswith("migration address has characters that are not part of an "
+        what = "address" if how == "node-attribute" else "target"
+        assert result.exit_reason.startswith(f"migration {what} has characters that are not part of an "
                                              "address: ' ', '/', ';'"), result.exit_reason
     assert not witness.exists(), "the address was run by a shell"
     assert domains(vm.hosts, "mk1")["shaolin"].active

@@ -450,6 +450,9 @@ class XenDomainAgent(ResourceAgent):
     def migration_address(self, target: str) -> str:
         """The target's address for xl (a plain word: xl passes it to a shell), 1 when
         the target's name or its node attribute is not one."""
+        why = migration_address_problem(target)   # also an argument of crm_attribute
+        if why:
+            raise OcfError(codes.ERR_GENERIC, f"migration target {why}: {target!r}")
         address = self.node_attribute_address(target)
         why = migration_address_problem(address)
         if why:
