@@ -345,3 +345,21 @@ def test_migrate_with_overridden_config(hosts, shaolin_config, tmp_path):
     missing = hosts.xl("mk2", "migrate", "-C", str(tmp_path / "none"), "-s", "xenha-sim-ssh", "shaolin", "mk1")
     assert missing.returncode == 1 and "unable to read overridden config file" in missing.stderr
     assert states(hosts, "mk2")["shaolin"].active
+
+
+def test_destroying_a_paused_guest_never_lets_it_run_again(hosts, shaolin_config, monkeypatch):
+    # A paused guest let run for an instant before it dies would acknowledge its write in
+    # flight after its memory left in a live migration: the same write acknowledged twice.
+    from xenha_lab.sim.xen import state as st
+
+    create(hosts, "mk1", shaolin_config)
+    assert hosts.xl("mk1", "pause", "shaolin").returncode == 0
+    host = hosts.host("mk1")
+    record = host.find("shaolin")
+    pid = record.pid
+    sent = []
+    real_signal = st.DomainRecord.signal
+    monkeypatch.setattr(st.DomainRecord, "signal", lambda self, signum: sent.append(signum) or real_signal(self, signum))
+    host.destroy(record)
+    assert sent == [st.SIGKILL]
+    assert record.process() is None, f"guest {pid} still alive after destroy"
