@@ -311,10 +311,12 @@ class NamespaceLab(NodeBackend):
         return init
 
     def enter_argv(self, node: str, argv) -> list[str]:
-        """The host command that runs `argv` inside `node`, in its clean environment."""
+        """The host command that runs `argv` inside `node`, in its clean environment.
+        `--root`: the node's root is its init's (entering a mount namespace alone resets the
+        root to the namespace's own, which is not the lab's when the lab runs in a chroot)."""
         init = self.init_of(node)
         env = [f"{key}={value}" for key, value in {**L.NODE_ENV, "HOSTNAME": node}.items()]
-        return ["nsenter", "-t", str(init.pid), "-m", "-u", "-n", "-p", "-i", "--wd=/", "--",
+        return ["nsenter", "-t", str(init.pid), "-m", "-u", "-n", "-p", "-i", "--root", "--wd=/", "--",
                 "env", "-i", *env, *argv]
 
     def run(self, node: str, argv, timeout: float = 60.0, input: str | None = None) -> CommandResult:
