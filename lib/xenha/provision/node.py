@@ -225,7 +225,6 @@ def step_initial_sync(step: dict, budget: Budget) -> tuple[str, str, dict]:
 
 
 def step_wait_sync(step: dict, budget: Budget) -> tuple[str, str, dict]:
-    drbd = _drbd(step)
     deadline = time.monotonic() + min(float(step.get("wait", 1.0)), budget.left())
     while True:
         outcome, target, info = step_state(step, budget)

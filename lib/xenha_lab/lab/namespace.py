@@ -110,6 +110,7 @@ class NamespaceLab(NodeBackend):
         self._inits: dict[str, linux.ProcessId] = {}
         self._supervisor: subprocess.Popen | None = None
         self.cluster = Cluster(self)
+        self.guest_log_dir = self.lay.guest_io
 
     # --- making and finding labs -----------------------------------------------------------------------------------
     @classmethod
@@ -367,6 +368,29 @@ class NamespaceLab(NodeBackend):
             return None
         # the pid could have been reused while reading: trust only a read bracketed by the same init
         return data if linux.is_alive(init) else None
+
+    def list_dir(self, node: str, path: str) -> list[str] | None:
+        if not path.startswith("/"):
+            raise LabError(f"{path}: not an absolute path")
+        init = self._inits.get(node)
+        if init is None or not linux.is_alive(init):
+            try:
+                init = self.init_of(node)
+            except LabError:
+                return None
+        resolved = resolve_in_root(f"/proc/{init.pid}/root", path)
+        try:
+            names = os.listdir(resolved) if resolved else None
+        except OSError:
+            return None
+        return names if linux.is_alive(init) else None
+
+    def disk_blocks(self, node: str, backing: str) -> dict:
+        from xenha_lab.sim import guest_io
+
+        self.spec.node(node)
+        return guest_io.disk_blocks(self.lay.disk(node, "var", "lib", "xenha-sim", "drbd-disks"), self.lay.drbd_net,
+                                    node, backing)
 
     # --- power and network -----------------------------------------------------------------------------------------
     def power(self, node: str, action: str) -> None:
