@@ -67,6 +67,13 @@ NODE_PATH = f"{NODE_TOOLS}:{DEFAULT_PATH}"
 NODE_ENV = {"PATH": NODE_PATH, "LANG": "C.UTF-8", "HOME": "/root", "TERM": "dumb", "XENHA_SIM_GUEST_IO": NODE_GUEST_IO,
             "DRBD_DRIVER_VERSION_OVERRIDE": "9.2.2"}
 DRBD_KERNEL = "xenha-sim-drbd-kernel"
+# The simulated DRBD module's usermode_helper parameter (set at every boot, as `modprobe
+# drbd usermode_helper=...` would): the kernel runs helpers with its own fixed PATH, where
+# the real drbdsetup and lvm2 live; this wrapper (in the lab's layer over /usr/sbin) puts
+# the node's tools first, so that crm-fence-peer.9.sh and xenha-resync-snapshot reach the
+# simulated kernel.
+DRBD_HELPER = "xenha-lab-drbd-helper"
+DRBD_HELPER_PARAMETER = "/run/xenha-sim/drbd/usermode_helper"
 SOCKET_PATH_MAX = 100                     # sun_path is 108 bytes
 
 # Pacemaker/Corosync state that must start empty on a node's disk (the host's own
@@ -351,6 +358,12 @@ def create(spec: LabSpec) -> Layout:
     if spec.fence_agent:
         shutil.copyfile(spec.fence_agent, os.path.join(lay.sbin, FENCE_AGENT))
         os.chmod(os.path.join(lay.sbin, FENCE_AGENT), 0o755)
+    write_atomic(os.path.join(lay.sbin, DRBD_HELPER),
+                 "#!/bin/sh\n# the simulated DRBD module's usermode helper in a lab node (xenha_lab.lab.layout)\n"
+                 f"PATH={NODE_TOOLS}:$PATH; export PATH\n"
+                 f"DRBD_DRIVER_VERSION_OVERRIDE={NODE_ENV['DRBD_DRIVER_VERSION_OVERRIDE']}; "
+                 "export DRBD_DRIVER_VERSION_OVERRIDE\n"
+                 'exec /usr/sbin/drbdadm "$@"\n', mode=0o755)
     write_atomic(lay.spec_file, json.dumps(spec.to_json(), indent=2) + "\n")
     conf, hosts = corosync_conf(spec), hosts_file(spec)
     write_atomic(lay.path("config", "corosync.conf"), conf)
@@ -392,5 +405,6 @@ def _create_node(lay: Layout, spec: LabSpec, node: NodeSpec, conf: str, hosts: s
     write_atomic(lay.disk(name, "etc", "lvm", "lvm.conf"), machine.lvm_conf(machine.attach_disk(lay, name)))
     # no syslog: a node must not write to the host's /dev/log (its /dev shows the host's)
     plan = {"name": name, "lab": lay.dir, "env": {**env, "PCMK_logfacility": "none"},
-            "services": [list(s) for s in boot_services(spec)], "corosync_timeout": 30.0, "stop_timeout": 20.0}
+            "services": [list(s) for s in boot_services(spec)], "corosync_timeout": 30.0, "stop_timeout": 20.0,
+            "ram_files": {DRBD_HELPER_PARAMETER: f"{FENCE_BINDIR}/{DRBD_HELPER}\n"}}
     write_atomic(lay.plan(name), json.dumps(plan, indent=2) + "\n")

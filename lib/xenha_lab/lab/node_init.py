@@ -182,6 +182,10 @@ class Init:
         return False
 
     def boot(self) -> tuple[int | None, int | None]:
+        for path, text in self.plan.get("ram_files", {}).items():      # the RAM starts empty
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "w", encoding="utf-8") as handle:
+                handle.write(text)
         for argv in self.plan.get("services", ()):
             self.spawn(argv, name=os.path.basename(argv[0]))
         corosync = self.spawn(["corosync", "-f"], name="corosync")

@@ -147,7 +147,9 @@ class WriteCheck:
     def describe(self) -> str:
         parts = [f"{self.acknowledged} acknowledged writes"]
         if self.missing:
-            parts.append(f"{len(self.missing)} missing on {self.node}'s disk (first: seq {self.missing[0].seq})")
+            first, last = self.missing[0], self.missing[-1]
+            parts.append(f"{len(self.missing)} missing on {self.node}'s disk (seq {first.seq} on {first.node} at "
+                         f"{first.time:.2f} to seq {last.seq} on {last.node} at {last.time:.2f})")
         if self.lost_across_boots:
             parts.append(f"{len(self.lost_across_boots)} lost across boots (first: seq "
                          f"{self.lost_across_boots[0].seq})")

@@ -235,12 +235,14 @@ def receive(node, disk) -> None:
     if not names or not disk.exists():
         return
     changed = False
+    held = []           # resync data not allowed yet, older than what follows it in the queue
     for name in names:
         if ".tmp" in name:
             continue
         path = os.path.join(queue, name)
         msg = store.read(path)
         if msg and msg["type"] == "resync" and msg["sid"] not in disk.rs_ready:
+            held.append((path, msg))
             continue
         store.unlink(path)
         if not msg:
@@ -248,6 +250,12 @@ def receive(node, disk) -> None:
         changed = True
         if msg["type"] == "write":
             disk.store(msg["blk"], msg["data"])
+            for held_path, held_msg in held:
+                # a later write wins over resync data sent before it (DRBD's resync never
+                # overwrites a newer application write): the held data takes it too
+                if held_msg["full"] or msg["blk"] in held_msg["blocks"]:
+                    held_msg["blocks"][msg["blk"]] = msg["data"]
+                    store.write(held_path, held_msg)
         elif msg["type"] == "resync":
             if msg["full"]:
                 disk.blocks = dict(msg["blocks"])
