@@ -151,6 +151,7 @@ class VmLab:
         for node in lab.powered():
             lab.check(node, ["rm", "-f", XL_FAULTS])
         node = cluster.any_node()
+        lab.check(node, ["pcs", "resource", "enable", *self.vms])
         for vm in self.vms:
             lab.check(node, ["pcs", "resource", "clear", vm])
         lab.check(node, ["pcs", "node", "unstandby", "--all"])

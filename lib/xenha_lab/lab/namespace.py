@@ -349,7 +349,9 @@ class NamespaceLab(NodeBackend):
             timed_out = True
         return CommandResult(node, tuple(argv), proc.returncode, out, err, time.monotonic() - started, timed_out)
 
-    def read_file(self, node: str, path: str) -> bytes | None:
+    def _in_node(self, node: str, path: str):
+        """(the node's init, `path` resolved in the node's root), or None when the node is
+        off or the path leads nowhere."""
         if not path.startswith("/"):
             raise LabError(f"{path}: not an absolute path")
         init = self._inits.get(node)
@@ -359,8 +361,13 @@ class NamespaceLab(NodeBackend):
             except LabError:
                 return None
         resolved = resolve_in_root(f"/proc/{init.pid}/root", path)
-        if resolved is None:
+        return (init, resolved) if resolved is not None else None
+
+    def read_file(self, node: str, path: str) -> bytes | None:
+        found = self._in_node(node, path)
+        if found is None:
             return None
+        init, resolved = found
         try:
             with open(resolved, "rb") as handle:
                 data = handle.read()
@@ -370,17 +377,12 @@ class NamespaceLab(NodeBackend):
         return data if linux.is_alive(init) else None
 
     def list_dir(self, node: str, path: str) -> list[str] | None:
-        if not path.startswith("/"):
-            raise LabError(f"{path}: not an absolute path")
-        init = self._inits.get(node)
-        if init is None or not linux.is_alive(init):
-            try:
-                init = self.init_of(node)
-            except LabError:
-                return None
-        resolved = resolve_in_root(f"/proc/{init.pid}/root", path)
+        found = self._in_node(node, path)
+        if found is None:
+            return None
+        init, resolved = found
         try:
-            names = os.listdir(resolved) if resolved else None
+            names = os.listdir(resolved)
         except OSError:
             return None
         return names if linux.is_alive(init) else None

@@ -57,7 +57,7 @@ def provision(lab, path: str, vms=None, progress=None, wait_started: float | Non
     if not description.test_cluster:
         node = lab.cluster.any_node()
         if lab.run(node, ["cibadmin", "--query", "--xpath", f"//primitive[@id='{L.FENCE_DEVICE}']"]).ok:
-            lab.check(node, ["pcs", "stonith", "delete", L.FENCE_DEVICE])
+            lab.check(node, ["pcs", "stonith", "delete", L.FENCE_DEVICE], timeout=240)   # pcs waits for the stop
     if wait_started:
         for vm in description.vms:
             if vms is None or vm.name in vms:
