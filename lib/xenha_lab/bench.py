@@ -248,6 +248,11 @@ def main() -> int:
     drbd_report()
     lvm_report()
     scale_report()
+    if os.environ.get("XENHA_BENCH_LAB", "1") != "0":      # the lab: a few minutes
+        from xenha_lab.bench_lab import lab_report
+
+        print()
+        return 0 if lab_report() else 1
     return 0
 
 

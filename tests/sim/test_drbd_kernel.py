@@ -200,3 +200,28 @@ def test_a_second_kernel_process_on_a_node_refuses_to_start(wired):
     wired.start_kernel("alice")
     proc = wired.run("alice", ["xenha-sim-drbd-kernel"], timeout=10)
     assert proc.returncode == 1 and "already running on this node" in proc.stderr
+
+
+def test_a_resync_handler_that_asks_the_kernel_does_not_hang_either_node(wired):
+    """drbdsetup events2 --now once hung for 60 s after `primary --force` with both
+    kernel processes running (tests/sim/test_power_off.py under load): the target's
+    kernel ran before-resync-target holding the connection's session, the handler's own
+    drbdsetup (as xenha-resync-snapshot's does) waited for that session, and so did
+    every command on the source. A step now leaves a busy session for its next look."""
+    handler = "before-resync-target \"drbdsetup events2 --now all > /dev/null && sleep 1\";"
+    wired.write_config("r0", net=FAST, handlers=handler, size_mib=16)
+    for name in wired.names:
+        wired.create_md(name, "r0")
+        wired.start_kernel(name)
+        wired.drbdadm(name, "up", "r0", check=True)
+    assert wired.wait_for(lambda: cstate(wired, "alice") == cstate(wired, "bob") == "Connected", 15)
+    wired.drbdadm("alice", "primary", "--force", "r0", check=True)
+    slowest = 0.0
+    for _ in range(10):                      # asked all along the handler's run, from both sides
+        for name in wired.names:
+            started = time.monotonic()
+            assert wired.drbdsetup(name, "events2", "--now", "r0", timeout=20).returncode == 0
+            slowest = max(slowest, time.monotonic() - started)
+    assert wired.wait_sync("r0", timeout=30)
+    assert slowest < 10, slowest
+    assert any("helper:before-resync-target status:0" in line for line in wired.helper_log("bob"))

@@ -21,7 +21,7 @@ import os
 from xenha_lab.sim.drbd import network, resync
 from xenha_lab.sim.drbd.helpers import resync_target_helper, spawn_helper
 from xenha_lab.sim.drbd.metadata import BLOCK, UUID_JUST_CREATED
-from xenha_lab.sim.drbd.network import SessionFile
+from xenha_lab.sim.drbd.network import SessionBusy, SessionFile
 from xenha_lab.sim.drbd.node import Node
 from xenha_lab.sim.drbd.records import Advert, Connection, Decision, Resource, Session
 
@@ -41,12 +41,25 @@ def advance(node: Node, res: Resource) -> None:
     network.publish(node, res)
 
 
+# How long a step waits for a connection's session before leaving it for the next look.
+SESSION_WAIT = 0.5
+
+
 def _step(node: Node, res: Resource, pid: int, conn: Connection) -> None:
-    """One connection: lost, kept, or (re)made."""
+    """One connection: lost, kept, or (re)made; left as it is when its session stays
+    busy (the peer runs a helper with it held: see SessionFile)."""
     if conn.cstate == "StandAlone" or not conn.paths:
         return
     local, peer = conn.paths[0]
-    with SessionFile(node.net, local, peer) as sfile:
+    try:
+        _step_in_session(node, res, pid, conn, SessionFile(node.net, local, peer, wait=SESSION_WAIT))
+    except SessionBusy:
+        return
+
+
+def _step_in_session(node: Node, res: Resource, pid: int, conn: Connection, session: SessionFile) -> None:
+    local, peer = conn.paths[0]
+    with session as sfile:
         sess = sfile.load()
         adv = network.read_advert(node, peer, res.name)
         link_ok = not network.link_cut(node, local, peer)
@@ -232,24 +245,31 @@ def _follow(node: Node, res: Resource, pid: int, conn: Connection, sess: Session
         if dec.kind == "resync":
             me_src = dec.src == res.node_id
             disk = node.disk(dev.backing) if dev.backing else None
-            if not dec.done:
-                if not me_src and disk is not None and not _target_ready(node, res, pid, conn, sess, vnr, dec):
+            if not me_src and disk is not None and pd.finished != dec.sid:
+                # the target: before-resync-target first, then the data (also when the
+                # source already counts the resync done: it may have been quicker)
+                if not _target_ready(node, res, pid, conn, sess, vnr, dec):
                     return
-                if me_src and not dec.sent and disk is not None:
-                    resync.send_data(node, disk, dec, adv.token, pvol.key)
-                if not me_src and disk is not None and dec.sent and dec.sid not in disk.received:
+                disk = node.disk(dev.backing)    # _target_ready saved rs_ready through a copy of its own
+                if dec.sent and dec.sid not in disk.received:
                     network.receive(node, disk)      # the data is queued (we hold the session lock): take it now
                     disk = node.disk(dev.backing)
-                if resync.progress(dec, node.now) >= dec.total and dec.sent:
+            arrived = me_src or disk is None or pd.finished == dec.sid or dec.sid in disk.received
+            if not dec.done:
+                if me_src and not dec.sent and disk is not None:
+                    resync.send_data(node, disk, dec, adv.token, pvol.key)
+                # as in DRBD, a resync ends once the target took every block (it starts
+                # only after the target's before-resync-target handler)
+                if resync.progress(dec, node.now) >= dec.total and dec.sent and dec.tgt_ready and arrived:
                     dec.done = True
                     dec.done_at = node.now
-                else:
-                    pd.repl = "SyncSource" if me_src else "SyncTarget"
-                    pd.pdisk = "Inconsistent" if me_src else "UpToDate"
-                    pd.rs = dec
-                    if not me_src:
-                        dev.disk = "Inconsistent"
-                    continue
+            if not dec.done or not arrived:
+                pd.repl = "SyncSource" if me_src else "SyncTarget"
+                pd.pdisk = "Inconsistent" if me_src else "UpToDate"
+                pd.rs = dec
+                if not me_src:
+                    dev.disk = "Inconsistent"
+                continue
             if disk is not None and pd.finished != dec.sid:
                 _resync_ended(pid, dev, disk, pd, dec, me_src)
                 if me_src:
@@ -301,8 +321,8 @@ def _ended_unseen(node: Node, res: Resource, pid: int, vnr: int, dec: Decision |
     pd, dev = res.conns[pid].pd[vnr], res.devices[vnr]
     if not (dec and dec.kind == "resync" and dev.backing and pd.finished != dec.sid and dec.sent):
         return False
-    if not (dec.done or resync.progress(dec, node.now) >= dec.total):
-        return False
+    if not (dec.done or (resync.progress(dec, node.now) >= dec.total and dec.tgt_ready)):
+        return False                 # (a target that never took the data has it still out of sync)
     disk = node.disk(dev.backing)
     me_src = dec.src == res.node_id
     if not me_src:

@@ -176,19 +176,29 @@ def _update_table(path: str, change) -> None:
 
 
 # --- sessions ----------------------------------------------------------------------
+class SessionBusy(Exception):
+    """The session's lock was not had in time (see SessionFile's `wait`)."""
+
+
 class SessionFile:
     """The session record of the connection between two endpoints (ipv4:A:P), locked
-    for as long as `with` holds it (both ends take the same lock)."""
+    for as long as `with` holds it (both ends take the same lock). With `wait`, entering
+    raises SessionBusy after that many seconds: a holder of the node lock must not wait
+    for ever, since the peer's side may hold the session while its node lock is given up
+    around a helper (before-resync-target) and then wait for that node lock again."""
 
-    __slots__ = ("path", "_fd")
+    __slots__ = ("path", "_fd", "wait")
 
-    def __init__(self, net: str, local: str, peer: str):
+    def __init__(self, net: str, local: str, peer: str, wait: float | None = None):
         a, b = sorted((local.split(":", 1)[1], peer.split(":", 1)[1]))
         self.path = os.path.join(net, "sess", f"{a}_{b}")
         self._fd = None
+        self.wait = wait
 
     def __enter__(self):
-        self._fd = store.flock(self.path + ".lock")
+        self._fd = store.flock(self.path + ".lock", self.wait)
+        if self._fd is None:
+            raise SessionBusy(self.path)
         return self
 
     def __exit__(self, *exc):
@@ -225,12 +235,14 @@ def receive(node, disk) -> None:
     if not names or not disk.exists():
         return
     changed = False
+    held = []           # resync data not allowed yet, older than what follows it in the queue
     for name in names:
         if ".tmp" in name:
             continue
         path = os.path.join(queue, name)
         msg = store.read(path)
         if msg and msg["type"] == "resync" and msg["sid"] not in disk.rs_ready:
+            held.append((path, msg))
             continue
         store.unlink(path)
         if not msg:
@@ -238,6 +250,12 @@ def receive(node, disk) -> None:
         changed = True
         if msg["type"] == "write":
             disk.store(msg["blk"], msg["data"])
+            for held_path, held_msg in held:
+                # a later write wins over resync data sent before it (DRBD's resync never
+                # overwrites a newer application write): the held data takes it too
+                if held_msg["full"] or msg["blk"] in held_msg["blocks"]:
+                    held_msg["blocks"][msg["blk"]] = msg["data"]
+                    store.write(held_path, held_msg)
         elif msg["type"] == "resync":
             if msg["full"]:
                 disk.blocks = dict(msg["blocks"])
