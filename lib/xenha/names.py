@@ -134,12 +134,18 @@ def check_domain_name(value) -> str | None:
         return why
     if value[0] in "-.":
         return f"must not start with {value[0]!r}"
+    return check_other_domain(value)
+
+
+def check_other_domain(value: str) -> str | None:
+    """Why xl reads `value` as another domain than one of that name (dom0, a migration
+    copy, a domain id), whatever its characters; None when it does not."""
     if value.lower() == XL_DOM0:
         return "is the name of dom0"
     for suffix in XL_MIGRATION_SUFFIXES:
         if value.endswith(suffix):
             return f"ends with {suffix!r}, the name xl gives a domain's copy during a live migration"
-    if all(c in DIGITS for c in value):
+    if value and all(c in DIGITS for c in value):
         return "is a number, which xl reads as a domain id"
     return None
 

@@ -139,19 +139,21 @@ for path in sys.argv[1:]:
     slots, _added = allocation.allocate(desc, {})
     rendered.append([path, [list(item) for version in (9, 8) for item in files.render_all(desc, slots, version).items()]])
 print(json.dumps(rendered))
+print(json.dumps(list({f"vm{number}" for number in range(20)})))   # what a set's order does under this seed
 """
 
 
 def test_rendering_is_deterministic_across_interpreters_and_hash_seeds():
     """Rendered in separate interpreters with different PYTHONHASHSEED values (0: hashing
     not randomised): an order that followed a set's or a hash's order would differ."""
-    outputs = {}
+    outputs, set_orders = {}, {}
     for seed in ("0", "1", "2", "3", "4", "5"):
         child = subprocess.run([sys.executable, "-c", RENDER_EVERYTHING, *map(str, EXAMPLES)], capture_output=True,
                                text=True, timeout=120, env=dict(os.environ, PYTHONHASHSEED=seed))
         assert child.returncode == 0, child.stderr
-        outputs[seed] = child.stdout
+        outputs[seed], set_orders[seed] = child.stdout.splitlines()
     assert len(json.loads(outputs["0"])) == len(EXAMPLES)
+    assert len(set(set_orders.values())) > 1, "the seeds did not change a set's order: the test could not fail"
     differing = [seed for seed, text in outputs.items() if text != outputs["0"]]
     assert differing == [], f"the rendered files depend on the hash seed (differ with seeds {differing})"
 

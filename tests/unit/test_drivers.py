@@ -3,11 +3,12 @@ the timeout it keeps, and the typed answer or failure it makes of the tool's out
 and exit code. The stand-ins print what the real tools print (tools.md §2, samples)."""
 
 import pytest
+from hypothesis import example, given, settings, strategies as st
 
 from conftest import sample
 from xenha.agents.drbd_resource import monitor_verdict, promotion_score
 from xenha.ocf import codes
-from xenha.ocf.agent import ResourceAgent, ToolMissing
+from xenha.ocf.agent import ResourceAgent, StateUnknown, ToolMissing
 from xenha.tools.binaries import ToolNotFound
 from xenha.tools.crm import Crm, CrmError, element_ids
 from xenha.tools.dd import Dd, ReadError
@@ -15,6 +16,8 @@ from xenha.tools.hook import run_hook
 from xenha.tools.drbd import (Drbd, DrbdError, DrbdRefused, allows_two_primaries,
                               connection_84, drbd_words, parse_events2, state_84)
 from xenha.tools.lvm import Lvm, LvmError
+from xenha.tools import xl_config
+from xenha.tools.xl import Xl, XlError, address_problem, config_string_problem, transport_problem
 
 WRAPPED_FAILURE = ("r0: State change failed: (-1) Multiple primaries not allowed by config\n"
                    "Command 'drbdsetup primary r0' terminated with exit code 11\n")
@@ -27,7 +30,10 @@ class Tools:
         self.bin = tmp_path / "bin"
         self.bin.mkdir()
         self.log = tmp_path / "argv.log"
-        self.env = {"PATH": str(self.bin)}
+        # a host with nothing installed, whatever this machine has (tools/host.py)
+        self.host = tmp_path / "host"
+        self.host.mkdir()
+        self.env = {"PATH": str(self.bin), "XENHA_HOST_ROOT": str(self.host)}
 
     def add(self, name, script):
         tool = self.bin / name
@@ -176,13 +182,53 @@ def test_changes_run_drbdadm_with_the_configuration(tools):
 
 
 def test_a_failure_carries_drbds_own_words_apart_from_drbdadms_wrapper(tools):
-    drbd = drbd_tools(tools, drbdadm=f"cat >&2 <<'EOF'\n{WRAPPED_FAILURE}EOF\nexit 11")
+    not_outdated = ("r0: State change failed: (-7) Refusing to be Primary while peer is not outdated\n"
+                    "Command 'drbdsetup primary r0' terminated with exit code 11\n")
+    drbd = drbd_tools(tools, drbdadm=f"cat >&2 <<'EOF'\n{not_outdated}EOF\nexit 11")
     with pytest.raises(DrbdError) as failed:
         drbd.primary(5)
-    assert not isinstance(failed.value, DrbdRefused), "11 may change: the caller may retry"
-    assert failed.value.drbd_said == "r0: State change failed: (-1) Multiple primaries not allowed by config"
-    assert str(failed.value) == "Command 'drbdsetup primary r0' terminated with exit code 11"
+    assert not isinstance(failed.value, DrbdRefused), "the peer may be outdated in a moment: the caller may retry"
+    assert str(failed.value) == "r0: State change failed: (-7) Refusing to be Primary while peer is not outdated"
+    assert failed.value.drbd_said == str(failed.value)
     assert failed.value.returncode == 11
+
+
+@pytest.mark.parametrize("number,text,rc", [
+    (-1, "Multiple primaries not allowed by config", 11),
+    (-2, "Need access to UpToDate data", 17),
+    (-11, "Device is diskless, the requested operation requires a disk", 11),
+    (-16, "Disk state is lower than outdated", 5),
+    (-17, "Peer does not support protocol", 11),
+    (-20, "Other vol primary on peer not allowed by config", 11),
+])
+def test_refusals_no_retry_can_change_end_at_once_with_drbds_words(tools, number, text, rc):
+    """issue 9 §9: a promote refused by the configuration or the data is not retried."""
+    said = f"r0: State change failed: ({number}) {text}"
+    drbd = drbd_tools(tools, drbdadm=f"cat >&2 <<'EOF'\n{said}\nCommand 'drbdsetup primary r0' terminated "
+                                     f"with exit code {rc}\nEOF\nexit {rc}")
+    with pytest.raises(DrbdRefused) as refused:
+        drbd.primary(5)
+    assert str(refused.value) == said
+
+
+@pytest.mark.parametrize("number", [-7, -10, -12, -18, -19, -21, -22, -23, -24, -25])
+def test_refusals_that_may_change_are_left_to_the_caller_to_retry(tools, number):
+    drbd = drbd_tools(tools, drbdadm=f"echo 'r0: State change failed: ({number}) x' >&2; "
+                                     "echo \"Command 'drbdsetup primary r0' terminated with exit code 11\" >&2; exit 11")
+    with pytest.raises(DrbdError) as failed:
+        drbd.primary(5)
+    assert not isinstance(failed.value, DrbdRefused)
+
+
+def test_drbdadm_refusing_on_its_own_is_its_configuration_no_retry_changes(tools):
+    drbd = drbd_tools(tools, drbdadm="echo \"'r0' not defined in your config (for this host).\" >&2; exit 1")
+    with pytest.raises(DrbdRefused) as refused:
+        drbd.secondary(5)
+    assert str(refused.value) == "'r0' not defined in your config (for this host)."
+    tools.add("drbdsetup", "sleep 5")
+    with pytest.raises(DrbdError) as slow:
+        Drbd("r0", env=tools.env).teardown(0.2)
+    assert not isinstance(slow.value, DrbdRefused) and "timed out" in str(slow.value)
 
 
 def test_no_up_to_date_data_is_a_refusal_no_retry_changes(tools):
@@ -197,6 +243,11 @@ def test_drbd_words():
     assert drbd_words("Command 'drbdsetup down r0' terminated with exit code 20\n") == ""
     assert drbd_words("'r9' not defined in your config (for this host).\n") == \
         "'r9' not defined in your config (for this host)."
+    # the failure line wins over what follows it, and the kernel's words are kept
+    assert drbd_words("r0: Failure: (162) Invalid configuration request\nadditional info from kernel:\n"
+                      "peer connection already exists\nCommand 'drbdsetup connect r0 1' terminated with exit "
+                      "code 10\n") == ("r0: Failure: (162) Invalid configuration request "
+                                        "(peer connection already exists)")
 
 
 def test_teardown_without_drbdadm_and_of_a_resource_that_is_not_there(tools):
@@ -352,6 +403,53 @@ def test_require_names_the_missing_binary_and_its_driver(tools):
     Probe().require(Lvm(env=tools.env), Drbd("r0", env=tools.env))
 
 
+@pytest.mark.parametrize("driver,sign,phrase", [
+    ("xl", "proc/xen/", "/proc/xen exists"),
+    ("xl", "usr/lib/xen-4.17/bin/xl", "xl is installed at /usr/lib/xen-4.17/bin/xl"),
+    ("drbd", "sys/module/drbd/", "/sys/module/drbd exists"),
+    ("drbd", "proc/drbd", "/proc/drbd exists"),
+    ("lvm", "sys/class/misc/device-mapper/", "/sys/class/misc/device-mapper exists"),
+    ("lvm", "dev/mapper/vg0-lv", "/dev/mapper/vg0-lv exists"),
+])
+def test_a_missing_tool_with_its_kernel_side_present_leaves_the_state_unknown(tools, driver, sign, phrase):
+    """issue 9 §1: "not installed" only when the host has no trace of the tool's kernel side."""
+    make = {"xl": lambda: Xl(env=tools.env), "drbd": lambda: Drbd("r0", env=tools.env),
+            "lvm": lambda: Lvm(env=tools.env)}[driver]
+
+    class Probe(ResourceAgent):
+        def __init__(self):
+            pass
+
+    with pytest.raises(ToolMissing):
+        Probe().require(make())
+    path = tools.host / sign
+    if sign.endswith("/"):
+        path.mkdir(parents=True)
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("")
+    with pytest.raises(StateUnknown) as unknown:
+        Probe().require(make())
+    assert unknown.value.code == codes.ERR_GENERIC and phrase in unknown.value.reason
+
+
+def test_the_control_node_alone_is_no_sign_of_device_mapper(tools):
+    (tools.host / "dev/mapper").mkdir(parents=True)
+    (tools.host / "dev/mapper/control").write_text("")
+    assert Lvm(env=tools.env).system_sign() is None
+    (tools.host / "sys/block/dm-0").mkdir(parents=True)
+    assert Lvm(env=tools.env).system_sign() == "/sys/block/dm-0 exists"
+
+
+def test_a_loaded_module_is_also_what_an_installed_drbdsetup_says(tools):
+    tools.add("drbdsetup", "echo DRBD_KERNEL_VERSION_CODE=0x090200")
+    assert Drbd("r0", env=tools.env).system_sign() == "drbdsetup --version reports a loaded DRBD module"
+    tools.add("drbdsetup", "echo DRBD_KERNEL_VERSION_CODE=0x000000")
+    assert Drbd("r0", env=tools.env).system_sign() is None
+    tools.add("drbdsetup", "echo DRBD_KERNEL_VERSION_CODE=0xnonsense")
+    assert Drbd("r0", env=tools.env).system_sign() is None
+
+
 def test_a_tool_that_is_not_installed(tmp_path):
     with pytest.raises(ToolNotFound):
         Drbd("r0", env={"PATH": str(tmp_path)}, version="9").state(5)
@@ -370,3 +468,81 @@ def test_hook_outcome(tools):
     assert slow.timed_out and not slow.ok and "timed out" in slow.summary
     with pytest.raises(ToolNotFound):
         run_hook(["no-such-program"], 5, env=tools.env)
+
+
+# --- xl: no value reaches xl's config parser or a shell as anything but itself (issue 9 §3) -------
+def test_xl_commands_put_the_domain_name_after_double_dash(tools):
+    tools.add("xl", "")
+    xl = Xl(env=tools.env)
+    xl.create("/etc/xen/shaolin.cfg", "shaolin", 5)
+    xl.shutdown("-x", 5, acpi_fallback=True)
+    xl.destroy("-x", 5)
+    xl.trigger_power("-x", 5)
+    xl.unpause("-x", 5)
+    assert tools.calls() == ['xl create -- /etc/xen/shaolin.cfg name="shaolin"', "xl shutdown -F -- -x",
+                             "xl destroy -- -x", "xl trigger -- -x power", "xl unpause -- -x"]
+
+
+@settings(max_examples=400, derandomize=True, deadline=None)
+@given(st.text(max_size=40))
+@example('shaolin" on_crash="preserve')
+@example("a\\")
+@example("a'b")
+@example("a\nname='b'")
+def test_a_name_xl_create_passes_is_read_back_as_exactly_that_name(name):
+    """xl appends `name="NAME"` to the config text: whatever the driver passes, xl's
+    parser (libxlutil's grammar, xenha.tools.xl_config) reads one setting, this name."""
+    if config_string_problem(name) is None:
+        settings_ = xl_config.parse(f'memory = 512\nname="{name}"\n').settings
+        assert settings_ == {"memory": 512, "name": name}
+    else:
+        with pytest.raises(XlError):
+            Xl(env={"PATH": "/nonexistent"}).create("/etc/xen/x.cfg", name, 5)   # refused before running
+
+
+def test_xl_create_refuses_a_config_path_xl_would_read_as_a_setting():
+    with pytest.raises(XlError, match="reads as a setting"):
+        Xl(env={"PATH": "/nonexistent"}).create("/etc/xen/memory=64.cfg", "vm", 5)
+
+
+def test_the_preflight_is_argv_without_a_shell(tools, tmp_path):
+    tools.add("ssh", 'printf "Name ID Mem VCPUs State Time(s)\\n"')
+    xl = Xl(env=tools.env)
+    presence = xl.remote_presence("shaolin", "ssh -o BatchMode=yes", "10.0.0.2", 5)
+    assert presence.absent
+    assert tools.calls() == ["ssh -o BatchMode=yes 10.0.0.2 xl list"]
+    witness = tmp_path / "pwned"
+    for transport, address in ((f"ssh; touch {witness}", "10.0.0.2"), ("ssh", f"10.0.0.2;touch {witness}"),
+                               ("ssh", "$(reboot)"), ("ssh", "-oProxyCommand=x"), ("A=1 ssh", "h")):
+        with pytest.raises(XlError, match="refusing to run the preflight"):
+            xl.remote_presence("shaolin", transport, address, 5)
+        with pytest.raises(XlError, match="refusing to run xl migrate"):
+            xl.migrate("shaolin", address, transport, 5)
+    assert not witness.exists() and len(tools.calls()) == 1
+    with pytest.raises(XlError, match="transport command nossh not found"):
+        xl.remote_presence("shaolin", "nossh", "10.0.0.2", 5)
+
+
+# a word of plain characters with, half of the time, one a shell reads specially
+SPECIAL = list(" ;$`'\"*?~#&|<>(){}[]!^\\\t\n")
+PLAIN = st.text(alphabet="ab-=.:/%@,+_1", max_size=6)
+ODD = st.sampled_from([""] * len(SPECIAL) + SPECIAL)
+SHELL_WORD = st.builds(lambda head, odd, tail: head + odd + tail or "a", PLAIN, ODD, PLAIN)
+ADDRESS = st.builds(lambda head, odd, tail: head + odd + tail or "a",
+                    st.text(alphabet="ab.:-1%@", max_size=6), ODD, st.text(alphabet="ab.:1", max_size=6))
+
+
+@settings(max_examples=300, derandomize=True, deadline=None)
+@given(st.lists(SHELL_WORD, min_size=1, max_size=4), ADDRESS)
+@example(["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10"], "10.0.0.2")
+@example(["ssh", "-l", "root@x"], "fd00::1%eth0")
+def test_what_passes_reads_the_same_to_sh_and_as_argv(words, address):
+    """A transport and an address the driver lets through are split by `sh -c` (how xl
+    runs them) into exactly the words argv has: no expansion, no second command."""
+    import subprocess
+    transport = " ".join(words)
+    if transport_problem(transport) or address_problem(address):
+        return
+    argv = transport.split() + [address, "xl", "list"]
+    said = subprocess.run(["sh", "-c", "printf '%s\\0' " + " ".join(argv)], capture_output=True, text=True)
+    assert said.returncode == 0 and said.stdout.split("\0")[:-1] == argv

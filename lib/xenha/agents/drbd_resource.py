@@ -20,8 +20,9 @@ and refuses to become a second Primary unless connected to the other Primary wit
 disks UpToDate (the only safe dual-primary: live migration).
 """
 
+from xenha import names
 from xenha.ocf import codes
-from xenha.ocf.agent import Action, ResourceAgent, main as ocf_main
+from xenha.ocf.agent import Action, ResourceAgent, ToolMissing, main as ocf_main
 from xenha.ocf.codes import OcfError
 from xenha.ocf.deadline import DeadlineExceeded
 from xenha.ocf.parameters import INTEGER, SELECT, STRING, Parameter
@@ -30,6 +31,13 @@ from xenha.tools.drbd import (QUERY_TIMEOUT, Drbd, DrbdError, DrbdRefused, Resou
                               allows_two_primaries)
 
 DEFAULT_SCORES = "1000 10000"
+
+
+class ModuleAbsent(OcfError):
+    """No DRBD kernel module is loaded: no resource can be configured on this node."""
+
+    def __init__(self):
+        super().__init__(codes.ERR_INSTALLED, "the DRBD kernel module is not loaded")
 
 PARAMETERS = (
     Parameter("drbd_resource", STRING, "DRBD resource name",
@@ -189,6 +197,8 @@ class DrbdResourceAgent(ResourceAgent):
         "(DRBD 9 and 8.4 are both handled), connect_only_after_promote and unfence_extra_args.")
     PARAMETERS = PARAMETERS
     ACTIONS = ACTIONS
+    # validate-all at 10 also asks drbdadm about the resource (module, file, dump)
+    CHECK_LEVELS = (0, 10)
 
     def __init__(self, env, log, deadline):
         super().__init__(env, log, deadline)
@@ -225,35 +235,69 @@ class DrbdResourceAgent(ResourceAgent):
     def check_module(self) -> None:
         """5 without a DRBD module (probe 7, monitor 1, stop 0)."""
         if self.drbd.version is None and self.drbd.detect_version(self.deadline.timeout(QUERY_TIMEOUT)) is None:
-            raise OcfError(codes.ERR_INSTALLED, "the DRBD kernel module is not loaded")
+            raise ModuleAbsent()
+
+    def config_problem(self) -> str | None:
+        """Why drbdadm cannot read the configuration file, None when it can (a FIFO or a
+        directory is refused here: drbdadm would block on it or fail)."""
+        from xenha.ocf.files import check_regular
+
+        path = self.params.drbdconf
+        try:
+            check_regular(path)
+        except OSError as error:
+            return f"DRBD configuration {path} unreadable: {error.strerror or error}"
+        return None
 
     def state(self) -> ResourceState | None:
         self.check_module()
+        if self.drbd.version == "8.4":   # 8.4's state comes from drbdadm, which reads the configuration
+            problem = self.config_problem()
+            if problem:
+                raise OcfError(codes.ERR_GENERIC, f"cannot read the state of {self.resource}: {problem}")
         try:
             return self.drbd.state(self.deadline.timeout())
         except DrbdError as error:
             raise OcfError(codes.ERR_GENERIC, str(error)) from None
 
     # --- validation ------------------------------------------------------------------------
+    def parameter_problems(self) -> list[OcfError]:
+        problems = []
+        why = self.name_problem()
+        if why:
+            problems.append(why)
+        if not self.params.drbdconf.startswith("/"):
+            problems.append(self.invalid("drbdconf", "is not an absolute path"))
+        return problems
+
+    def name_problem(self) -> OcfError | None:
+        """A resource name drbdadm could never have configured (it reads "all" as every
+        resource, a leading "-" as an option, ...): code 6, and nothing runs with it."""
+        why = self.resource and names.check_drbd_resource_name(self.resource)
+        return self.invalid("drbd_resource", why) if why else None
+
     def check_environment(self) -> None:
         action = self.env.action
         if action != "stop":
             parse_scores(self.params.promotion_scores)
         if not self.resource:
             raise OcfError(codes.ERR_CONFIGURED, "parameter drbd_resource is not set")
+        problem = self.name_problem()
+        if problem:
+            raise problem   # for stop too: `drbdsetup down all` must never run
         if action in ("start", "promote", "validate-all", "reload-agent", "notify"):
             self.check_clone_meta()
         if action in ("validate-all", "reload-agent") and self.check_level < 10:
             return
         self.require(self.drbd)
         self.check_module()
-        if action != "stop":
-            try:
-                with open(self.params.drbdconf, encoding="utf-8"):
-                    pass
-            except OSError as error:
-                raise OcfError(codes.ERR_INSTALLED,
-                               f"DRBD configuration {self.params.drbdconf} unreadable: {error.strerror}") from None
+        if action not in ("stop", "monitor"):
+            # Actions that run drbdadm with the configuration. Monitor and stop do not need
+            # it (drbdsetup reads the kernel's state): an unusable file never makes them
+            # answer "not running" (see state() for DRBD 8.4, whose state comes from drbdadm).
+            problem = self.config_problem()
+            if problem:
+                raise OcfError(codes.ERR_INSTALLED, problem)
         if action in ("start", "validate-all"):
             self.check_configuration()
 
@@ -287,15 +331,24 @@ class DrbdResourceAgent(ResourceAgent):
                            f"promoted-max=2 needs 'allow-two-primaries yes;' in the net section of {self.resource}")
 
     def stop_when_invalid(self, problem: OcfError) -> int:
-        # Without drbdadm (or its configuration) drbdsetup can still take the resource down.
-        if problem.code == codes.ERR_INSTALLED and "kernel module is not loaded" in problem.reason:
-            self.log.info("no DRBD module: nothing can be configured; stop succeeds")
+        if not self.resource or self.name_problem():
+            self.log.info(f"{problem.reason}: this resource never configured anything through drbdadm; "
+                          "stop succeeds")
             return codes.SUCCESS
+        if isinstance(problem, (ToolMissing, ModuleAbsent)):
+            self.log.info(f"{problem.reason}, and no DRBD module on this host: nothing can be configured; "
+                          "stop succeeds")
+            return codes.SUCCESS
+        # drbdadm unusable (missing, or its configuration): drbdsetup needs neither.
+        return self.take_down_without_drbdadm(problem.reason)
+
+    def take_down_without_drbdadm(self, why: str) -> int:
+        """`drbdsetup down`: 0 when the resource is down (or was not configured), else 1."""
         try:
             self.drbd.teardown(self.deadline.timeout())
         except ToolNotFound:
-            self.log.info("drbdsetup not installed: no DRBD resource can be configured; stop succeeds")
-            return codes.SUCCESS
+            self.log.exit_reason(f"cannot take {self.resource} down: drbdsetup not found ({why})")
+            return codes.ERR_GENERIC
         except DrbdError as error:
             self.log.exit_reason(f"cannot take {self.resource} down: {error}")
             return codes.ERR_GENERIC
@@ -417,6 +470,8 @@ class DrbdResourceAgent(ResourceAgent):
             try:
                 self.drbd.secondary(self.deadline.timeout(reserve=2.0))
                 return
+            except DrbdRefused as refused:
+                raise OcfError(codes.ERR_GENERIC, f"DRBD refused to demote {self.resource}: {refused}") from None
             except DrbdError as error:
                 last = str(error)
             self.log.warning(f"drbdadm secondary {self.resource}: {last}")
@@ -427,26 +482,38 @@ class DrbdResourceAgent(ResourceAgent):
     def action_stop(self) -> int:
         state = self.state()
         if state is not None:
-            if state.primary:
-                self.demote_to_secondary()
-            failure = "drbdadm down reported success"
-            try:
-                self.drbd.down(self.deadline.timeout(reserve=2.0))
-            except DrbdError as error:
-                # drbdadm needs a readable configuration; drbdsetup does not.
-                self.log.warning(f"drbdadm down {self.resource}: {error}; trying drbdsetup down")
-                failure = "drbdsetup down reported success"
-                try:
-                    self.drbd.teardown(self.deadline.timeout(reserve=2.0))
-                except DrbdError as last:
-                    failure = str(last)
+            unusable = self.config_problem()
+            if unusable:
+                # drbdadm would fail (or block on a FIFO): drbdsetup down needs no configuration.
+                self.log.warning(f"{unusable}; taking {self.resource} down with drbdsetup")
+                if self.take_down_without_drbdadm(unusable) != codes.SUCCESS:
+                    return codes.ERR_GENERIC
+            else:
+                self.down_with_drbdadm(state)
             if self.state() is not None:
-                raise OcfError(codes.ERR_GENERIC, f"{self.resource} still configured after drbdadm down: {failure}")
+                raise OcfError(codes.ERR_GENERIC, f"{self.resource} is still configured after down")
         self.set_score(None)
         record = self.record.read()
         record.pop("version", None)
         self.record.write(record)
         return codes.SUCCESS
+
+    def down_with_drbdadm(self, state: ResourceState) -> None:
+        """Secondary, then down, through drbdadm; drbdsetup down when drbdadm fails."""
+        try:
+            if state.primary:
+                self.demote_to_secondary()
+            self.drbd.down(self.deadline.timeout(reserve=2.0))
+            return
+        except OcfError as failure:
+            why = failure.reason
+        except DrbdError as failure:
+            why = str(failure)
+        self.log.warning(f"{why}; trying drbdsetup down {self.resource}")
+        try:
+            self.drbd.teardown(self.deadline.timeout(reserve=1.0))
+        except DrbdError as last:
+            raise OcfError(codes.ERR_GENERIC, f"cannot take {self.resource} down: {last}") from None
 
     def action_promote(self) -> int:
         state = self.state()
@@ -463,10 +530,9 @@ class DrbdResourceAgent(ResourceAgent):
             try:
                 self.drbd.primary(self.deadline.timeout(reserve=2.0))
                 break
-            except DrbdRefused:
+            except DrbdRefused as refused:   # no retry can change it: say DRBD's reason at once
                 self.update_score(self.state())
-                raise OcfError(codes.ERR_GENERIC,
-                               "Refusing to be promoted to Primary without access to UpToDate data") from None
+                raise OcfError(codes.ERR_GENERIC, f"DRBD refused to promote {self.resource}: {refused}") from None
             except DrbdError as error:
                 words = str(error)
             self.log.warning(f"drbdadm primary {self.resource}: {words}; retrying")

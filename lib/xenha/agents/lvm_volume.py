@@ -11,6 +11,7 @@ sysfs (no process, no LVM metadata scan, no disk scan); depth 10 reads the LVM m
 Stop asks `dmsetup info` for open counts before deactivating.
 """
 
+from xenha import names as grammar
 from xenha.ocf import codes
 from xenha.ocf.agent import Action, ResourceAgent, main as ocf_main
 from xenha.ocf.codes import OcfError
@@ -99,19 +100,54 @@ class LvmVolumeAgent(ResourceAgent):
         return self._record
 
     # --- validation ------------------------------------------------------------------
+    def parameter_problems(self) -> list[OcfError]:
+        problems = self.name_problems()
+        if self.params.ownership == OWNERSHIP_TAG:
+            from xenha.tools.lvm import tag_problem
+
+            why = tag_problem(self.params.tag)
+            if why:
+                problems.append(self.invalid("tag", why))
+        return problems
+
+    def name_problems(self) -> list[OcfError]:
+        """VG and LV names LVM refuses (or keeps for itself): no such volume can exist."""
+        problems = []
+        why = self.vg and grammar.check_vg_name(self.vg)
+        if why:
+            problems.append(self.invalid("vg", why))
+        for name in self.names:
+            why = grammar.check_lv_name(name)
+            if why:
+                problems.append(self.invalid("lvs", f"{name!r} {why}"))
+                break
+        return problems
+
     def check_environment(self) -> None:
         action = self.env.action
         if not self.vg:
             raise OcfError(codes.ERR_CONFIGURED, "parameter vg is not set")
-        if action in ("validate-all", "reload-agent") and self.check_level < 10:
+        if action == "stop":
+            # names LVM refuses never reach lvm (stop_when_invalid looks at device-mapper),
+            # and stop needs the tools only when something is active (action_stop)
+            for problem in self.name_problems():
+                raise problem
             return
+        if action in ("validate-all", "reload-agent", "monitor") and self.check_level < 10:
+            return   # the depth-0 monitor reads device-mapper's nodes: no tool needed
         self.require(self.device_mapper, self.lvm)
 
     def stop_when_invalid(self, problem: OcfError) -> int:
-        if problem.code == codes.ERR_INSTALLED:
-            self.log.info(f"{problem.reason}: no LVM on this node, nothing can be active")
+        if not self.vg or grammar.check_vg_name(self.vg):
+            self.log.info(f"{problem.reason}: no such volume group can exist, this resource never activated "
+                          "anything; stop succeeds")
             return codes.SUCCESS
-        return super().stop_when_invalid(problem)
+        active, _inactive, suspended = self.activation_state()
+        if not active and not suspended:
+            self.log.info(f"{problem.reason}; device-mapper shows no LV of {self.vg} active: stop succeeds")
+            return codes.SUCCESS
+        self.log.exit_reason(f"cannot deactivate {' '.join(active + suspended)}: {problem.reason}")
+        return codes.ERR_GENERIC
 
     # --- what device-mapper says -------------------------------------------------------
     def expected_names(self) -> list[str] | None:
@@ -136,8 +172,8 @@ class LvmVolumeAgent(ResourceAgent):
         device nodes and sysfs (no process: see tools/dmsetup.py)."""
         wanted = self.expected_names()
         if wanted is None:  # whole VG, never started here: whatever is active counts
-            wanted = dmsetup.names_of_vg(self.vg)
-        states = {name: dmsetup.mapped(dmsetup.dm_name(self.vg, name)) for name in wanted}
+            wanted = self.device_mapper.names_of_vg(self.vg)
+        states = {name: self.device_mapper.mapped(dmsetup.dm_name(self.vg, name)) for name in wanted}
         active = [name for name, state in states.items() if state.active and not state.suspended]
         inactive = [name for name, state in states.items() if not state.active]
         suspended = [name for name, state in states.items() if state.active and state.suspended]
@@ -191,12 +227,15 @@ class LvmVolumeAgent(ResourceAgent):
             raise OcfError(codes.ERR_GENERIC, f"{self.vg} lost its owner tag {self.params.tag}")
 
     def read_first_block(self, path: str) -> None:
+        from xenha.tools.binaries import ToolNotFound
         from xenha.tools.dd import Dd, ReadError
 
         try:
             Dd(env=self.env.environ).read_first_block(path, READ_BYTES, self.deadline.timeout())
         except ReadError as error:
             raise OcfError(codes.ERR_GENERIC, f"cannot read {path}: {error}") from None
+        except ToolNotFound as missing:
+            raise OcfError(codes.ERR_GENERIC, f"cannot read {path}: {missing}") from None
 
     def action_start(self) -> int:
         group = self.visible_group()
@@ -226,6 +265,12 @@ class LvmVolumeAgent(ResourceAgent):
 
     def action_stop(self) -> int:
         active, _inactive, suspended = self.activation_state()
+        if active or suspended:
+            try:
+                self.require(self.device_mapper, self.lvm)
+            except OcfError as missing:   # mapped LVs: device-mapper is here, the state is known
+                raise OcfError(codes.ERR_GENERIC,
+                               f"cannot deactivate {' '.join(active + suspended)}: {missing.reason}") from None
         counts = self.open_counts() if active or suspended else {}
         busy = [f"{name} (open {counts[name].open_count}x)" for name in active + suspended
                 if name in counts and counts[name].open_count > 0]
@@ -238,7 +283,14 @@ class LvmVolumeAgent(ResourceAgent):
             if active or suspended:
                 raise OcfError(codes.ERR_GENERIC, f"{' '.join(active + suspended)} still active after lvchange -an")
         if self.params.ownership == OWNERSHIP_TAG:
-            self.remove_owner_tag()
+            from xenha.tools.lvm import tag_problem
+
+            if not self.lvm.lvm.installed():
+                self.log.warning(f"lvm is not installed: the owner tag {self.params.tag} stays on {self.vg}")
+            elif tag_problem(self.params.tag):
+                self.log.warning(f"tag {self.params.tag!r} {tag_problem(self.params.tag)}: not removing it")
+            else:
+                self.remove_owner_tag()
         self.record.remove()
         self.log.info(f"{self.vg}: inactive")
         return codes.SUCCESS

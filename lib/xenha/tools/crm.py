@@ -69,6 +69,8 @@ class Crm:
         """The ids of the `drbd-fence-by-handler-<resource>-*` location constraints in the
         CIB (what drbd-utils' crm-fence-peer handlers create); [] when there are none.
         CrmError when the CIB cannot be asked."""
+        if "'" in drbd_resource:   # it would end the XPath string literal
+            raise CrmError(f"refusing to put {drbd_resource!r} into an XPath expression")
         xpath = f"//rsc_location[starts-with(@id,'drbd-fence-by-handler-{drbd_resource}-')]"
         result = self._run(self.cibadmin, ["--query", "--xpath", xpath], timeout)
         if result.ok and "<rsc_location" in result.stdout:

@@ -17,9 +17,11 @@ r (read-only) / w, ... ; uuid of an LV is `LVM-<vg uuid><lv uuid>` (no dashes).
 
 import posix
 
+from xenha.tools.host import Host, sign_of_device_mapper
 from xenha.tools.tool import Tool
 
 MAPPER_DIR = "/dev/mapper"
+SYSFS_BLOCK_DIR = "/sys/dev/block"
 S_IFMT, S_IFBLK = 0o170000, 0o060000
 
 FIELDS = ("name", "attr", "open", "segments", "uuid")
@@ -73,15 +75,17 @@ class NodeState:
         self.suspended = suspended
 
 
-def mapped(name: str, mapper_dir: str = MAPPER_DIR) -> NodeState:
+def mapped(name: str, mapper_dir: str = MAPPER_DIR, sysfs_dir: str = SYSFS_BLOCK_DIR) -> NodeState:
     """Whether the device-mapper device `name` exists (node and kernel device), suspended or not."""
+    if not name or "/" in name or name in (".", ".."):
+        return NodeState(name, False, False)   # no device-mapper name: nothing to look at
     try:
         info = posix.stat(f"{mapper_dir}/{name}")
     except OSError:
         return NodeState(name, False, False)
     if info.st_mode & S_IFMT != S_IFBLK:
         return NodeState(name, False, False)
-    sysfs = f"/sys/dev/block/{posix.major(info.st_rdev)}:{posix.minor(info.st_rdev)}"
+    sysfs = f"{sysfs_dir}/{posix.major(info.st_rdev)}:{posix.minor(info.st_rdev)}"
     try:
         posix.stat(sysfs)
     except OSError:
@@ -128,13 +132,25 @@ def parse_info(text: str) -> list[MappedDevice]:
 
 
 class Dmsetup:
-    """The dmsetup calls agents make (the process-free reads above need no driver)."""
+    """device-mapper on this host: the process-free reads above (seen from the host's
+    root, see tools/host.py) and the dmsetup calls agents make."""
 
     def __init__(self, env=None):
         self.dmsetup = Tool("dmsetup", env)
+        self.host = Host(env)
 
     def binaries(self) -> tuple:
         return (self.dmsetup,)
+
+    def system_sign(self) -> str | None:
+        """Why device-mapper is present on this host, None when it is not."""
+        return sign_of_device_mapper(self.host)
+
+    def mapped(self, name: str) -> NodeState:
+        return mapped(name, self.host.path(MAPPER_DIR), self.host.path(SYSFS_BLOCK_DIR))
+
+    def names_of_vg(self, vg: str) -> list[str]:
+        return names_of_vg(vg, self.host.path(MAPPER_DIR))
 
     def devices_of_vg(self, vg: str, timeout: float) -> dict:
         """{dm name: MappedDevice} of the active LVs of `vg` (one dmsetup call)."""

@@ -28,12 +28,22 @@ RC_NO_OBJECT = 10
 RC_STATE_CHANGE = 11
 RC_NEED_UP_TO_DATE = 17
 RC_MODULE = 20
-# Failures that no retry can change (a DrbdRefused): today only "no UpToDate data".
-FINAL_CODES = (RC_NEED_UP_TO_DATE,)
+# DRBD's state-change refusals that no retry within one operation can change (a
+# DrbdRefused), by their drbd_state_rv number (samples/drbd_13_state_change_error_strings.txt):
+# the configuration (-1 "Multiple primaries not allowed by config", -20 "Other vol primary
+# on peer not allowed by config"), the data (-2 "Need access to UpToDate data", -11
+# "Device is diskless", -16 "Disk state is lower than outdated") and the peer's software
+# (-17 "Peer does not support protocol"). The others (a peer not outdated yet, a device
+# still open, a transient or concurrent state change, a timeout, no quorum yet) may
+# change within seconds: callers retry those until their deadline.
+FINAL_STATE_CHANGES = (-1, -2, -11, -16, -17, -20)
+FINAL_CODES = (RC_NEED_UP_TO_DATE,)      # drbdsetup's exit code for -2
 
 # How long one call may take at most (callers pass less when their deadline is nearer).
 QUERY_TIMEOUT = 15.0
 CHANGE_TIMEOUT = 60.0
+# `drbdsetup --version` asked only to tell why another tool is missing: a short answer.
+SIGN_TIMEOUT = 5.0
 
 RESYNC_STATES = ("SyncSource", "SyncTarget", "PausedSyncS", "PausedSyncT", "StartingSyncS", "StartingSyncT",
                  "WFBitMapS", "WFBitMapT", "WFSyncUUID")
@@ -44,15 +54,18 @@ CONNECTED_84 = RESYNC_STATES + ("VerifyS", "VerifyT", "Ahead", "Behind")
 CONNECTING_84 = ("WFConnection", "WFReportParams")
 # drbdadm's line around a failed drbdsetup: "Command 'drbdsetup primary r0' terminated with exit code 11"
 WRAPPER_START, WRAPPER_MIDDLE = "Command '", "' terminated with exit code "
+STATE_CHANGE_FAILED = "State change failed: ("
+FAILURE = ": Failure: ("
+KERNEL_INFO = "additional info from kernel:"
 
 
 class DrbdError(Exception):
     """drbdadm/drbdsetup failed, or printed something unreadable: the truth is unknown.
 
-    For a failed command, str() is the tool's last line on stderr (what exit reasons
-    show) and `drbd_said` is DRBD's own explanation, e.g. "r0: State change failed: (-1)
-    Multiple primaries not allowed by config", without drbdadm's "Command '...'
-    terminated with exit code N" wrapper line.
+    For a failed command, str() is DRBD's own explanation (what exit reasons show), e.g.
+    "r0: State change failed: (-1) Multiple primaries not allowed by config", never
+    drbdadm's "Command '...' terminated with exit code N" wrapper line; `result` keeps
+    everything the command printed.
     """
 
     def __init__(self, message: str, result=None):
@@ -71,20 +84,57 @@ class DrbdError(Exception):
 
 
 class DrbdRefused(DrbdError):
-    """A refusal that no retry can change (see FINAL_CODES): callers stop at once."""
+    """A refusal that no retry can change (see FINAL_STATE_CHANGES): callers stop at once."""
 
 
-def command_failed(result: runner.CommandResult) -> DrbdError:
-    """The typed failure of a finished command (refusals no retry can change apart)."""
-    kind = DrbdRefused if result.returncode in FINAL_CODES and not result.timed_out else DrbdError
-    return kind(result.said(), result)
+def is_wrapper(line: str) -> bool:
+    return line.startswith(WRAPPER_START) and WRAPPER_MIDDLE in line
+
+
+def state_change_number(text: str) -> int | None:
+    """N of the first "State change failed: (N) ..." line DRBD printed, None if none."""
+    at = text.find(STATE_CHANGE_FAILED)
+    if at < 0:
+        return None
+    number, _paren, _rest = text[at + len(STATE_CHANGE_FAILED):].partition(")")
+    try:
+        return int(number)
+    except ValueError:
+        return None
+
+
+def is_final(result: runner.CommandResult, via_drbdadm: bool = False) -> bool:
+    """Whether a failed command was refused for a reason no retry can change: one of
+    FINAL_STATE_CHANGES, or drbdadm refusing on its own (no drbdsetup wrapper line: its
+    configuration does not parse or does not define the resource for this host)."""
+    if result.timed_out or result.returncode <= 0:
+        return False
+    if result.returncode in FINAL_CODES or state_change_number(result.stderr) in FINAL_STATE_CHANGES:
+        return True
+    return via_drbdadm and not any(is_wrapper(line.strip()) for line in result.stderr.splitlines())
+
+
+def command_failed(result: runner.CommandResult, via_drbdadm: bool = False) -> DrbdError:
+    """The typed failure of a finished command (refusals no retry can change apart),
+    worded with DRBD's own explanation."""
+    kind = DrbdRefused if is_final(result, via_drbdadm) else DrbdError
+    words = result.describe() if result.timed_out else drbd_words(result.stderr) or result.describe()
+    return kind(words, result)
 
 
 def drbd_words(text: str) -> str:
-    """The last line DRBD itself printed on stderr: drbdadm's wrapper line is skipped."""
-    for line in reversed(text.splitlines()):
-        line = line.strip()
-        if line and not (line.startswith(WRAPPER_START) and WRAPPER_MIDDLE in line):
+    """DRBD's own explanation on a failed command's stderr: its first "State change
+    failed: (N)" or "Failure: (N)" line (with what the kernel added), else the last line
+    that is not drbdadm's wrapper."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    for index, line in enumerate(lines):
+        if STATE_CHANGE_FAILED in line or FAILURE in line:
+            extra = []
+            if index + 1 < len(lines) and lines[index + 1] == KERNEL_INFO:
+                extra = [x for x in lines[index + 2:] if not is_wrapper(x) and FAILURE not in x]
+            return line + (f" ({' '.join(extra)})" if extra else "")
+    for line in reversed(lines):
+        if not is_wrapper(line):
             return line
     return ""
 
@@ -448,26 +498,43 @@ class Drbd:
             override = posix.environ.get(b"DRBD_DRIVER_VERSION_OVERRIDE", b"").decode("utf-8", "replace")
         if override:
             return "8.4" if override.startswith("8.") else "9"
-        try:
-            with open("/proc/drbd", encoding="ascii", errors="replace") as handle:
-                first = handle.readline()
-            if first.startswith("version: 8."):
-                return "8.4"
-            if first.startswith("version: "):
-                return "9"
-        except OSError:
-            pass
+        from xenha.tools.host import Host
+
+        first = Host(self.env).read_small("/proc/drbd", 1 << 20).partition("\n")[0]
+        if first.startswith("version: 8."):
+            return "8.4"
+        if first.startswith("version: "):
+            return "9"
+        code = self._kernel_version_code(timeout)
+        if not code:
+            return None
+        return "8.4" if code >> 16 == 8 else "9"
+
+    def _kernel_version_code(self, timeout: float) -> int | None:
+        """DRBD_KERNEL_VERSION_CODE from `drbdsetup --version` (0: no module loaded);
+        None when drbdsetup is not installed or does not say."""
         if not self.drbdsetup.installed():
             return None
         result = self.drbdsetup.run(["--version"], min(timeout, QUERY_TIMEOUT))
         for line in result.stdout.splitlines():
             key, _eq, value = line.partition("=")
             if key == "DRBD_KERNEL_VERSION_CODE":
-                code = int(value, 16) if value.startswith("0x") else 0
-                if code == 0:
+                try:
+                    return int(value, 16) if value.startswith("0x") else 0
+                except ValueError:
                     return None
-                return "8.4" if code >> 16 == 8 else "9"
         return None
+
+    def system_sign(self) -> str | None:
+        """Why the DRBD kernel module is loaded here (a phrase), None when nothing says
+        so: /sys/module/drbd or /proc/drbd, else the kernel's own answer through an
+        installed drbdsetup."""
+        from xenha.tools.host import Host, sign_of_drbd
+
+        sign = sign_of_drbd(Host(self.env))
+        if sign is None and self._kernel_version_code(SIGN_TIMEOUT):
+            sign = "drbdsetup --version reports a loaded DRBD module"
+        return sign
 
     # --- reading ------------------------------------------------------------------------------
     def state(self, timeout: float) -> ResourceState | None:
@@ -490,7 +557,7 @@ class Drbd:
         when drbdadm refuses it: not defined here, parse error, ...); see allows_two_primaries."""
         result = self.adm(["dump", self.resource], min(timeout, QUERY_TIMEOUT))
         if not result.ok:
-            raise command_failed(result)
+            raise command_failed(result, via_drbdadm=True)
         return result.stdout
 
     def backing_device(self, volume: str, timeout: float) -> str:
@@ -550,4 +617,4 @@ class Drbd:
     def _change(self, args, timeout: float) -> None:
         result = self.adm(args, min(timeout, CHANGE_TIMEOUT))
         if not result.ok:
-            raise command_failed(result)
+            raise command_failed(result, via_drbdadm=True)

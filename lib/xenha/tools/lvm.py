@@ -29,6 +29,31 @@ RC_NOT_FOUND = 5
 QUERY_TIMEOUT = 30.0
 
 
+# lvm(8): a tag is made of these characters (and at most 1024 of them); tags and system
+# IDs also land inside `--config` strings below, where a quote would end the string.
+TAG_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+.-/=!:&#")
+TAG_MAX = 1024
+
+
+def tag_problem(tag: str) -> str | None:
+    """Why `tag` is not an LVM tag (None when it is)."""
+    if not tag:
+        return "is empty"
+    bad = sorted({c for c in tag if c not in TAG_CHARS})
+    if bad:
+        return "has characters LVM refuses in a tag: " + ", ".join(ascii(c) for c in bad)
+    if tag[0] == "-":
+        return "must not start with '-'"
+    return "is longer than 1024 characters" if len(tag) > TAG_MAX else None
+
+
+def _config_word(value: str, what: str) -> str:
+    """`value` for a string inside `--config`: refused when it would end the string."""
+    if '"' in value or "\\" in value or not value.isprintable():
+        raise LvmError(f"refusing to put {what} {value!r} into an lvm --config string")
+    return value
+
+
 class LvmError(Exception):
     """An lvm command failed or printed something unreadable."""
 
@@ -57,6 +82,12 @@ class Lvm:
     def binaries(self) -> tuple:
         # lvs, vgs, lvchange, ... are links to lvm (lvm2 installs them together).
         return (self.lvm,)
+
+    def system_sign(self) -> str | None:
+        """Why device-mapper (what activates LVs) is on this host, None when it is not."""
+        from xenha.tools.host import Host, sign_of_device_mapper
+
+        return sign_of_device_mapper(Host(self.env))
 
     def _run(self, command: str, args, timeout: float):
         tool = self._tools.get(command)
@@ -140,7 +171,8 @@ class Lvm:
         limited to VGs carrying that tag (activation/volume_list, the tag ownership mode)."""
         args = ["-ay", "--activationmode", mode]
         if only_tagged is not None:
-            args += ["--config", f'activation{{volume_list=["@{only_tagged}"]}}']
+            tag = _config_word(only_tagged, "the tag")
+            args += ["--config", f'activation{{volume_list=["@{tag}"]}}']
         self._change("lvchange", args + [f"{vg}/{name}" for name in names], timeout)
 
     def deactivate(self, vg: str, names, timeout: float) -> None:
@@ -152,6 +184,7 @@ class Lvm:
         VG that is foreign to this host."""
         args = ["-y", "--systemid", system_id, vg]
         if previous:
+            previous = _config_word(previous, "the system ID")
             args[0:0] = ["--config", f'local/extra_system_ids=["{previous}"]']
         self._change("vgchange", args, timeout)
 

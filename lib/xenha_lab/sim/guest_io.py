@@ -40,6 +40,7 @@ import os
 import time
 
 from xenha_lab.sim.drbd.metadata import BLOCK
+from xenha_lab.sim.procs import proc_start
 
 ENV_DIR = "XENHA_SIM_GUEST_IO"
 ENV_INTERVAL = "XENHA_SIM_GUEST_IO_INTERVAL"
@@ -291,6 +292,10 @@ class GuestDisk:
         os.close(req_r)
         os.close(ans_w)
         self.helper, self.to_helper, self.from_helper = pid, req_w, ans_r
+        # The host waits for this process when the domain is destroyed (as Xen's block
+        # backend finishes the requests in flight before the domain is gone).
+        self.memory["io_pid"] = pid
+        self.memory["io_pid_start"] = proc_start(pid) or ""
 
     def ask(self, request: str) -> list[str]:
         """One request to the helper, its answer's words (the guest blocks meanwhile, as

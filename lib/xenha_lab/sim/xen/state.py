@@ -26,7 +26,7 @@ import fcntl
 import os
 import time
 
-from xenha_lab.sim.procs import pid_namespace, proc_stat
+from xenha_lab.sim.procs import pid_namespace, proc_start, proc_stat
 
 DEFAULT_ROOT = "/run/xenha-sim/xl"
 ENV_ROOT = "XENHA_SIM_XL_STATE"
@@ -126,6 +126,14 @@ class DomainRecord:
         if stat is None or stat[1] != self.data.get("pid_start") or stat[0] in "ZX":
             return None
         return stat[0], stat[2]
+
+    def io_helper(self):
+        """(pid, start time) of the guest's disk I/O helper, from its memory, or None."""
+        memory = read_kv(self.path(".mem"))
+        try:
+            return int(memory["io_pid"]), memory.get("io_pid_start", "")
+        except (KeyError, ValueError):
+            return None
 
     def letters(self) -> str:
         status = self.data.get("status", "live")
@@ -242,12 +250,17 @@ class SimHost:
 
     def kill_guest(self, record: DomainRecord) -> None:
         """The guest dies (a crash): returns once the kernel has it dead (SIGKILL is
-        delivered asynchronously; a loaded machine showed it alive to the next xl list)."""
+        delivered asynchronously; a loaded machine showed it alive to the next xl list)
+        and its disk I/O helper has finished the write in hand (as Xen's block backend
+        completes in-flight requests before the domain is gone)."""
         record.signal(SIGCONT)
         if not record.signal(SIGKILL):
             return
+        helper = record.io_helper()
         give_up = time.monotonic() + 5.0
-        while record.process() is not None and time.monotonic() < give_up:
+        while time.monotonic() < give_up:
+            if record.process() is None and (helper is None or proc_start(helper[0]) != helper[1]):
+                return
             time.sleep(0.005)
 
     def destroy(self, record: DomainRecord) -> None:
