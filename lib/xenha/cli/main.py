@@ -114,6 +114,16 @@ def provision_node():
     raise SystemExit(node.main(sys.stdin.read(), sys.stdout))
 
 
+def _add_operations() -> None:
+    from xenha.cli import operate
+
+    for command in operate.commands():
+        cli.add_command(command)
+
+
+_add_operations()
+
+
 def main(argv=None) -> int:
     try:
         cli.main(args=argv, prog_name="xenha", standalone_mode=False)
