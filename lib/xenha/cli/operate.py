@@ -82,6 +82,7 @@ def render_status(view):
                 replicas.append(f"{node}: -")
             else:
                 sync = f" sync {replica.sync_done:.0f}%" if replica.sync_done is not None else ""
+                sync += " [red]I/O suspended[/]" if replica.suspended else ""
                 conns = ",".join(replica.connections.values()) or "no peer"
                 replicas.append(f"{node}: {replica.role}/{'/'.join(replica.disks) or '-'} {conns}{sync}")
             for name, state, memory in vm.domains.get(node, []):
@@ -337,6 +338,43 @@ def _prepared(path: str):
         raise Failed("; ".join(problem.problems), EXIT_USAGE) from None
 
 
+@click.command(name="apply")
+@click.argument("description_file", metavar="CLUSTER", type=click.Path(dir_okay=False))
+@click.option("--dry-run", is_flag=True, help="show the difference only")
+@click.option("--remove-running", is_flag=True, help="also remove VMs that run (they are stopped)")
+@click.option("--json", "as_json", is_flag=True, help="the changes as JSON")
+@operation
+def apply_command(description_file, dry_run, remove_running, as_json):
+    """Bring the live Pacemaker configuration to what CLUSTER renders: the difference
+    first (objects to create, change, remove: resources, constraints, properties,
+    defaults, node attributes, the VM tag), then all of it in one CIB transaction
+    (`pcs cluster cib-push diff-against`). Changed settings of existing objects are
+    changed in place (a VM's memory reaches its utilization without a restart; a changed
+    parameter restarts what Pacemaker restarts). Only what xenha made is changed or
+    removed; a running VM is not removed unless --remove-running.
+
+    \b
+    Examples:
+      xenha apply /etc/xenha/howto.toml --dry-run
+      xenha apply /etc/xenha/howto.toml
+    """
+    from xenha.operate.apply import apply as run_apply
+
+    rendering = _prepared(description_file)
+    result = run_apply(_env(), rendering, dry_run=dry_run, allow_remove_running=remove_running)
+    if as_json:
+        click.echo(json.dumps({"dry_run": dry_run, **result.to_json()}, indent=2))
+        return
+    if not result.changes:
+        click.echo("the live configuration is what the description renders: nothing to do")
+        return
+    for change in result.changes:
+        click.echo(change.text())
+    counts = {a: sum(c.action == a for c in result.changes) for a in ("create", "change", "remove")}
+    summary = ", ".join(f"{n} to {a}" for a, n in counts.items() if n)
+    click.echo(f"dry run: {summary}; nothing changed" if dry_run else f"applied in one CIB transaction: {summary}")
+
+
 @click.command()
 @click.argument("description_file", metavar="CLUSTER", type=click.Path(dir_okay=False))
 @click.argument("vms", nargs=-1)
@@ -401,14 +439,26 @@ def provision(description_file, vms, no_pacemaker, sync_timeout):
         provisioner = Provisioner(_NodeTransport(_env()), rendering.description, rendering.slots, rendering.files,
                                   vms=set(vms) if vms else None, progress=progress)
         try:
-            report = provisioner.run(sync_timeout=sync_timeout, pacemaker=not no_pacemaker)
+            report = provisioner.run(sync_timeout=sync_timeout, pacemaker=False)
+            if not no_pacemaker:
+                from xenha.operate.apply import apply as run_apply
+
+                shown.console.print("[bold]pacemaker")
+                applied = run_apply(_env(), rendering, allow_remove_running=False)
+                for change in applied.changes:
+                    if change.action != "remove":
+                        created.append(change)
+                    shown.console.print(f"  {change.text()}")
+                if any(c.action == "remove" for c in applied.changes):
+                    shown.console.print("  (objects the description no longer has were removed: "
+                                        "`xenha apply --dry-run` shows such changes first)")
         except (ProvisionError, OperationError) as error:
             raise Failed(f"provisioning stopped: {error} (fix it and run the same command again: "
                          "done steps are kept)") from None
         for task in bars.values():
             shown.update(task, completed=100)
     timings = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in report.timings.items())
-    if report.changed():
+    if report.changed() or created:
         console.print(f"[green]provisioned[/]: {len(created)} changes ({timings})")
     else:
         console.print(f"nothing to do: everything was provisioned already ({timings})")
@@ -416,6 +466,7 @@ def provision(description_file, vms, no_pacemaker, sync_timeout):
 
 
 def commands() -> list[click.Command]:
-    for command in (status, migrate, drain, undrain, provision):
+    chosen = [status, migrate, drain, undrain, apply_command, provision]
+    for command in chosen:
         command.epilog = EXIT_CODES
-    return [status, migrate, drain, undrain, provision]
+    return chosen

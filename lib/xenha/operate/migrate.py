@@ -131,14 +131,15 @@ def preflight(view: S.ClusterView, vm: str, node: str, probes: Probes) -> list[C
     else:
         roles = view.mon.roles(config.drbd_primitive or "")
         promoted = roles.get(node) in ("Promoted", "Master") and replica.role == "Primary"
-        ok = replica.connected and replica.up_to_date and promoted
+        ok = replica.connected and replica.up_to_date and promoted and not replica.suspended
         check("drbd", ok, f"DRBD {config.drbd_resource} on {node} is Connected, UpToDate and Promoted",
               f"DRBD {config.drbd_resource} on {node} is "
               + ", ".join(filter(None, (
                   None if replica.connected else "not connected ("
                   + ", ".join(f"{p} {s}" for p, s in replica.connections.items()) + ")",
                   None if replica.up_to_date else "/".join(replica.disks) or "without disk",
-                  None if promoted else f"{replica.role} (Pacemaker: {roles.get(node, 'not running')})"))))
+                  None if promoted else f"{replica.role} (Pacemaker: {roles.get(node, 'not running')})",
+                  None if not replica.suspended else f"I/O suspended ({', '.join(replica.suspended)})"))))
     if probes.config_present is None:
         checks.append(Check("config", False, f"cannot look for {config.config} on {node}"
                              + (f": {probes.config_error}" if probes.config_error else "")))

@@ -309,6 +309,7 @@ class Replica:
     replication: dict          # peer name -> replication state
     sync_done: float | None    # percent of a running resync, the lowest over peers
     sync_eta_s: float | None
+    suspended: tuple = ()      # why I/O is frozen: "user", "no-data", "fencing", "quorum" (or "yes")
 
     @property
     def up_to_date(self) -> bool:
@@ -327,7 +328,8 @@ class Replica:
         return {"node": self.node, "configured": True, "role": self.role, "disk": self.disks[0] if self.disks else None,
                 "disks": list(self.disks), "connections": dict(self.connections), "peer_roles": dict(self.peer_roles),
                 "peer_disks": dict(self.peer_disks), "replication": dict(self.replication),
-                "sync_done_percent": self.sync_done, "sync_eta_s": self.sync_eta_s}
+                "sync_done_percent": self.sync_done, "sync_eta_s": self.sync_eta_s,
+                "io_suspended": list(self.suspended)}
 
 
 def parse_drbd_status(node: str, text: str) -> dict:
@@ -353,11 +355,13 @@ def parse_drbd_status(node: str, text: str) -> dict:
                     done.append(float(peer_device["percent-resync-done"]))
                     if peer_device.get("estimated-seconds-to-finish") is not None:
                         eta.append(float(peer_device["estimated-seconds-to-finish"]))
+        why = tuple(reason for reason in ("user", "no-data", "fencing", "quorum") if entry.get(f"suspended-{reason}"))
+        suspended = why or (("yes",) if entry.get("suspended") else ())
         found[entry.get("name", "")] = Replica(
             node=node, role=entry.get("role", "Unknown"),
             disks=tuple(d.get("disk-state", "DUnknown") for d in entry.get("devices", [])),
             connections=connections, peer_roles=roles, peer_disks=peer_disks, replication=replication,
-            sync_done=min(done) if done else None, sync_eta_s=max(eta) if eta else None)
+            sync_done=min(done) if done else None, sync_eta_s=max(eta) if eta else None, suspended=suspended)
     return found
 
 
@@ -545,6 +549,9 @@ def attention(view: ClusterView) -> list[Attention]:
             elif not replica.up_to_date:
                 found.append(Attention("drbd-disk", vm.name, f"{vm.name}: DRBD {res} on {node} is "
                                        f"{'/'.join(replica.disks) or 'without disk'}"))
+            if replica.suspended:
+                found.append(Attention("drbd-io-suspended", vm.name, f"{vm.name}: DRBD {res} on {node} has its I/O "
+                                       f"suspended ({', '.join(replica.suspended)}): the VM's writes hang"))
             if not replica.connected:
                 states = ", ".join(f"{peer} {state}" for peer, state in replica.connections.items()) or "no peer"
                 found.append(Attention("drbd-connection", vm.name, f"{vm.name}: DRBD {res} on {node}: {states}"))
