@@ -10,7 +10,6 @@ nodes are reached by root ssh."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sys
 import time
