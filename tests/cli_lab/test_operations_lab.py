@@ -10,6 +10,7 @@ nodes are reached by root ssh."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sys
 import time
@@ -35,6 +36,9 @@ def lab(traces_of):  # noqa: F811 - the fixture imported above
     try:
         timings = backend.up(timeout=180)
         record("cli lab: 3 nodes online", timings["online"] - timings["cleanup"])
+        # the lab's nodes share two busy cores: without this, Pacemaker throttles itself to
+        # one action at a time ("High CPU load detected") and starting 7 VMs takes minutes
+        backend.cluster.set_property("load-threshold", "2000%")
         work = Path(directory) / "cli"
         work.mkdir(exist_ok=True)
         shutil.copy(TRIO, work / "trio.toml")       # its allocation file is written next to it
@@ -57,6 +61,27 @@ def status_json(lab, node: str = "n1") -> tuple[int, dict]:
 
 def wait_for(lab, what, predicate, timeout=60.0):
     return lab.cluster.wait(what, predicate, timeout=timeout, interval=0.5)
+
+
+def healthy(lab, timeout: float = 90.0) -> dict:
+    """Until `xenha status` says all is well (failed actions cleaned up first)."""
+    lab.cluster.run(["crm_resource", "--cleanup"], timeout=60)
+
+    def ok():
+        code, data = status_json(lab)
+        return data if code == 0 else None
+    return wait_for(lab, "a healthy cluster", ok, timeout)
+
+
+def vm_view(data: dict, name: str) -> dict:
+    return next(vm for vm in data["vms"] if vm["name"] == name)
+
+
+def domid(lab, node: str, name: str) -> str | None:
+    for line in lab.check(node, ["xl", "list"]).stdout.splitlines()[1:]:
+        if line.split()[0] == name:
+            return line.split()[1]
+    return None
 
 
 def one_line_error(result) -> str:
@@ -103,3 +128,194 @@ def test_status_healthy(lab):
     assert [d["name"] for d in on_n1["domain"]] == ["a1"] and on_n1["domain"][0]["state"] in ("running", "blocked")
     text = xenha(lab, "status", timeout=60)
     assert text.returncode == 0 and "all healthy" in text.stdout
+
+
+def test_status_and_provision_with_an_unreachable_node(lab):
+    bad_ssh = "XENHA_SSH=ssh -o BatchMode=yes -o ConnectTimeout=2 -p 1"
+    result = lab.run("n1", ["env", bad_ssh, "xenha", "status", "--json"], timeout=60)
+    assert result.returncode == 3, result.describe()
+    data = json.loads(result.stdout)
+    unreachable = {a["subject"] for a in data["attention"] if a["kind"] == "node-unreachable"}
+    assert unreachable == {"n2", "n3"}
+    assert [n["reachable"] for n in data["nodes"]] == [True, False, False]
+    before = lab.check("n1", ["cibadmin", "--query", "--scope", "configuration"]).stdout
+    refused = lab.run("n1", ["env", bad_ssh, "xenha", "provision", lab.description_copy], timeout=120)
+    assert refused.returncode == 1 and "provisioning stopped" in one_line_error(refused)
+    assert lab.check("n1", ["cibadmin", "--query", "--scope", "configuration"]).stdout == before
+
+
+def test_bad_input_is_one_line_and_changes_nothing(lab):
+    before = lab.check("n1", ["cibadmin", "--query", "--scope", "configuration"]).stdout
+    for args, words in ((("migrate", "nope", "n2"), "unknown VM 'nope'"), (("migrate", "a1", "n9"), "unknown node 'n9'"),
+                        (("drain", "n9"), "unknown node 'n9'"), (("undrain", "n9"), "unknown node 'n9'"),
+                        (("apply", "/nonexistent.toml"), "no such file"),
+                        (("provision", "/nonexistent.toml"), "no such file"),
+                        (("simulate", "--live", "standby n9"), "unknown node 'n9'")):
+        result = xenha(lab, *args, timeout=60)
+        assert result.returncode == 2, (args, result.describe())
+        assert words in one_line_error(result), (args, result.stderr)
+    broken = Path(lab.description_copy).with_name("broken.toml")
+    broken.write_text(Path(lab.description_copy).read_text().replace('replicas = ["n2", "n3"]', 'replicas = ["n2", "n7"]'))
+    result = xenha(lab, "apply", str(broken), timeout=60)
+    assert result.returncode == 2 and "n7" in one_line_error(result)
+    assert lab.check("n1", ["cibadmin", "--query", "--scope", "configuration"]).stdout == before
+
+
+# --- migrate --------------------------------------------------------------------------------------------------------
+def refused(lab, vm, node, check):
+    result = xenha(lab, "migrate", vm, node, timeout=120)
+    assert result.returncode == 3, result.describe()
+    line = one_line_error(result)
+    assert line.startswith(f"xenha: not migrating {vm} to {node}: "), line
+    failing = [row.split()[1] for row in result.stdout.splitlines() if row.strip().startswith("FAIL")]
+    assert check in failing, result.stdout
+    return line, result.stdout
+
+
+def test_migrate_refused_by_each_check(lab):
+    line, _out = refused(lab, "a1", "n3", "replica")
+    assert "n3 is not a replica of a1" in line
+    line, out = refused(lab, "big", "n2", "memory")
+    assert "MiB free, big needs 15000 MiB" in line
+    lab.check("n2", ["mv", "/etc/xen/a1.cfg", "/etc/xen/a1.cfg.aside"])
+    try:
+        line, _out = refused(lab, "a1", "n2", "config")
+        assert "/etc/xen/a1.cfg is missing on n2" in line
+    finally:
+        lab.check("n2", ["mv", "/etc/xen/a1.cfg.aside", "/etc/xen/a1.cfg"])
+    lab.check("n2", ["drbdadm", "disconnect", "vm_a2"])
+    try:
+        line, _out = refused(lab, "a2", "n2", "drbd")
+        assert "DRBD vm_a2 on n2 is not connected" in line
+    finally:
+        lab.check("n2", ["drbdadm", "adjust", "vm_a2"])
+    wait_for(lab, "vm_a2 connected again", lambda: all(
+        set(r["connections"].values()) == {"Connected"} for r in vm_view(status_json(lab)[1], "a2")["replicas"]))
+    lab.cluster.run(["crm_resource", "--fail", "--resource", "a3", "--node", "n1"])
+    wait_for(lab, "a3's failure recorded", lambda: any(
+        f["resource"] == "a3" for f in status_json(lab)[1]["failed_actions"]))
+    line, _out = refused(lab, "a3", "n2", "no-failures")
+    assert "failed actions pending: a3" in line
+    lab.cluster.wait_started("a3", timeout=60)
+    healthy(lab)
+
+
+def test_migrate_live_and_back(lab):
+    data = healthy(lab)
+    assert vm_view(data, "a1")["node"] == "n1"
+    dry = xenha(lab, "migrate", "a1", "n2", "--dry-run", "--json", timeout=120)
+    assert dry.ok, dry.describe()
+    assert all(check["ok"] for check in json.loads(dry.stdout)["checks"])
+    assert domid(lab, "n1", "a1") is not None and domid(lab, "n2", "a1") is None       # nothing moved
+    result = xenha(lab, "migrate", "a1", "n2", timeout=300)
+    assert result.ok, result.describe()
+    assert "a1 runs on n2" in result.stdout and "cleared cli-prefer-a1" in result.stdout
+    data = status_json(lab)[1]
+    assert vm_view(data, "a1")["node"] == "n2" and data["move_constraints"] == []
+    assert domid(lab, "n2", "a1") is not None and domid(lab, "n1", "a1") is None
+    back = xenha(lab, "migrate", "a1", "n1", "--json", timeout=300)
+    assert back.ok, back.describe()
+    record("cli: xenha migrate a1 n2 -> n1 (move, wait, clear)", json.loads(back.stdout)["seconds"])
+    assert vm_view(healthy(lab), "a1")["node"] == "n1"
+
+
+# --- drain ----------------------------------------------------------------------------------------------------------
+def test_drain_follows_its_plan(lab):
+    healthy(lab)
+    dry = xenha(lab, "drain", "n1", "--dry-run", "--json", timeout=120)
+    assert dry.ok, dry.describe()
+    planned = json.loads(dry.stdout)
+    plan = {p["resource"]: (p["action"], p["from"], p["to"]) for p in planned["plan"]["vms"]}
+    assert plan == {vm: ("Migrate", "n1", "n2") for vm in SMALL}
+    assert status_json(lab)[0] == 0                               # the dry run changed nothing
+    started = time.monotonic()
+    result = xenha(lab, "drain", "n1", "--json", timeout=600)
+    assert result.ok, result.describe()
+    record("cli: xenha drain of n1 (5 VMs, migration-limit=1)", time.monotonic() - started)
+    report = json.loads(result.stdout)
+    assert report["empty"] and report["ok"] and not report["already_in_standby"]
+    happened = {m["vm"]: (m["from"], m["to"], m["outcome"]) for m in report["moves"]}
+    assert happened == {vm: ("n1", plan[vm][2], "moved") for vm in SMALL}
+    # status while drained: n1 in standby, the DRBD peers on n1 are down (degraded)
+    code, data = status_json(lab)
+    kinds = {(a["kind"], a["subject"]) for a in data["attention"]}
+    assert code == 3 and ("node-standby", "n1") in kinds and ("drbd-connection", "a1") in kinds
+    assert next(n for n in data["nodes"] if n["name"] == "n1")["standby"]
+    again = xenha(lab, "drain", "n1", "--json", timeout=120)
+    assert again.ok and json.loads(again.stdout)["already_in_standby"]
+    line, _out = refused(lab, "a1", "n1", "target-available")
+    assert "n1 is in standby" in line
+    undrained = xenha(lab, "undrain", "n1", timeout=60)
+    assert undrained.ok and "n1 is out of standby" in undrained.stdout
+    assert "nothing changed" in xenha(lab, "undrain", "n1", timeout=60).stdout
+    data = healthy(lab, timeout=120)
+    assert {vm_view(data, vm)["node"] for vm in SMALL} == {"n2"}     # stickiness keeps them there
+
+
+# --- status in degraded and failed states ----------------------------------------------------------------------------
+def test_status_fencing_constraint_and_failure(lab):
+    constraint = ('<rsc_location rsc="drbd_c1-clone" id="drbd-fence-by-handler-vm_c1-drbd_c1-clone">'
+                  '<rule role="Promoted" score="-INFINITY" id="drbd-fence-by-handler-vm_c1-rule-drbd_c1-clone">'
+                  '<expression attribute="#uname" operation="ne" value="n2" '
+                  'id="drbd-fence-by-handler-vm_c1-expr-1-drbd_c1-clone"/></rule></rsc_location>')
+    lab.cluster.run(["cibadmin", "--create", "-o", "constraints", "-X", constraint])
+    try:
+        code, data = status_json(lab)
+        assert code == 3
+        assert [(c["id"], c["node"]) for c in data["fencing_constraints"]] == [
+            ("drbd-fence-by-handler-vm_c1-drbd_c1-clone", "n2")]
+        assert "fencing-constraint" in {a["kind"] for a in data["attention"]}
+    finally:
+        lab.cluster.run(["cibadmin", "--delete", "-X",
+                         '<rsc_location id="drbd-fence-by-handler-vm_c1-drbd_c1-clone"/>'])
+    lab.cluster.run(["crm_resource", "--fail", "--resource", "c1", "--node", "n2"])
+    data = wait_for(lab, "c1's failure in the status", lambda: (
+        lambda d: d if any(f["resource"] == "c1" for f in d["failed_actions"]) else None)(status_json(lab)[1]))
+    assert not data["ok"] and "failed-action" in {a["kind"] for a in data["attention"]}
+    text = xenha(lab, "status", timeout=60)
+    assert text.returncode == 3 and "needs attention" in text.stdout and "c1" in text.stdout
+    lab.cluster.wait_started("c1", timeout=60)
+    healthy(lab)
+
+
+# --- apply -----------------------------------------------------------------------------------------------------------
+def test_apply_a_memory_change_without_restart(lab):
+    path = Path(lab.description_copy)
+    text = path.read_text()
+    at = text.index('name = "a4"')
+    path.write_text(text[:at] + text[at:].replace("memory = 64", "memory = 96", 1))
+    node = vm_view(healthy(lab), "a4")["node"]
+    before = domid(lab, node, "a4")
+    dry = xenha(lab, "apply", str(path), "--dry-run", timeout=120)
+    assert dry.ok and "~ resource a4: utilization memory 64 -> 96" in dry.stdout and "nothing changed" in dry.stdout
+    assert 'value="64"' in lab.check("n1", ["cibadmin", "--query", "--xpath", "//primitive[@id='a4']/utilization"]).stdout
+    result = xenha(lab, "apply", str(path), timeout=120)
+    assert result.ok and "applied in one CIB transaction: 1 to change" in result.stdout, result.describe()
+    assert 'value="96"' in lab.check("n1", ["cibadmin", "--query", "--xpath", "//primitive[@id='a4']/utilization"]).stdout
+    lab.cluster.wait_idle(timeout=60)
+    assert domid(lab, node, "a4") == before                      # not restarted, not moved
+    assert "nothing to do" in xenha(lab, "apply", str(path), timeout=120).stdout
+
+
+def test_apply_refuses_to_remove_a_running_vm(lab):
+    path = Path(lab.description_copy)
+    text = path.read_text()
+    start = text.index('[[vms]]\nname = "a5"')
+    end = text.index("[[vms]]", start + 5)
+    fewer = path.with_name("fewer.toml")
+    fewer.write_text(text[:start] + text[end:])
+    shutil.copy(path.with_name("trio.alloc.toml"), path.with_name("fewer.alloc.toml"))
+    before = lab.check("n1", ["cibadmin", "--query", "--scope", "configuration"]).stdout
+    dry = xenha(lab, "apply", str(fewer), "--dry-run", timeout=120)
+    assert dry.ok and "- resource a5" in dry.stdout and "- resource drbd_a5-clone" in dry.stdout
+    result = xenha(lab, "apply", str(fewer), timeout=120)
+    assert result.returncode == 3 and "refusing to remove running VMs a5" in one_line_error(result)
+    assert lab.check("n1", ["cibadmin", "--query", "--scope", "configuration"]).stdout == before
+
+
+# --- simulate --live --------------------------------------------------------------------------------------------------
+def test_simulate_live(lab):
+    result = xenha(lab, "simulate", "--live", "standby n2", timeout=120)
+    assert result.ok, result.describe()
+    assert "Transition Summary:" in result.stdout and re.search(r"\* Migrate\s+c1\s+\(\s*n2 -> n3 \)", result.stdout)
+    assert status_json(lab)[0] == 0                                # the live cluster did not change

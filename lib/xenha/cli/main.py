@@ -114,7 +114,9 @@ def simulate(arguments, live):
             try:
                 transition = simulation.step(step)
             except ValueError as problem:
-                raise click.UsageError(str(problem)) from None
+                bad_step = click.ClickException(str(problem))
+                bad_step.exit_code = 2          # bad input: an unknown step, node or VM
+                raise bad_step from None
             except PacemakerError as problem:
                 raise click.ClickException(f"crm_simulate: {problem}") from None
             if transition is not None:
