@@ -341,6 +341,23 @@ def test_apply_refuses_to_remove_a_running_vm(lab):
     assert lab.check("n1", ["cibadmin", "--query", "--scope", "configuration"]).stdout == before
 
 
+# --- provision: interrupted, resumed --------------------------------------------------------------------------------
+def test_provision_interrupted_then_resumed(lab):
+    path = Path(lab.description_copy)
+    path.write_text(path.read_text() + '\n[[vms]]\nname = "d1"\nmemory = 64\nvcpus = 1\nkernel = "/boot/vmlinuz-xen"\n'
+                    'disk_size = "256M"\nreplicas = ["n1", "n3"]\npreferred_node = "n3"\n')
+    killed = lab.run("n1", ["timeout", "-s", "KILL", "4", "xenha", "provision", str(path), "d1"], timeout=60)
+    assert killed.returncode == 137, killed.describe()               # killed half-way
+    time.sleep(3)                                                   # what it had started on the nodes ends
+    result = xenha(lab, "provision", str(path), "d1", timeout=600)
+    assert result.ok, result.describe()
+    assert lab.cluster.wait_started("d1", timeout=180) == "n3"
+    data = healthy(lab, timeout=120)
+    assert [r["disk"] for r in vm_view(data, "d1")["replicas"]] == ["UpToDate", "UpToDate"]
+    again = xenha(lab, "provision", str(path), timeout=300)
+    assert again.ok and "nothing to do" in again.stdout, again.describe()
+
+
 # --- simulate --live --------------------------------------------------------------------------------------------------
 def test_simulate_live(lab):
     result = xenha(lab, "simulate", "--live", "standby n2", timeout=120)
