@@ -59,6 +59,24 @@ def test_crm_mon_from_the_lab_tests_and_bad_input():
         S.parse_crm_mon("error: Could not connect to the CIB: Transport endpoint is not connected")
     with pytest.raises(S.StateError):
         S.parse_crm_mon("<cib/>")
+    # what crm_mon 2.1.5 prints (exit 0) on a machine where the cluster does not run
+    offline = ('<pacemaker-result api-version="2.25" request="crm_mon --one-shot --inactive --output-as=xml">\n'
+               '  <status code="0" message="OK">\n    <errors>\n'
+               '      <error>error: Could not connect to launcher: Connection refused</error>\n'
+               '      <error>crm_mon: Connection to cluster failed: Connection refused</error>\n'
+               '    </errors>\n  </status>\n</pacemaker-result>\n')
+    with pytest.raises(S.StateError, match="Connection to cluster failed: Connection refused"):
+        S.parse_crm_mon(offline)
+
+
+def test_status_off_a_cluster_is_one_line(capsys):
+    from conftest import need_tool
+    from xenha.cli.main import main
+
+    need_tool("crm_mon")
+    assert main(["status"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("xenha: crm_mon cannot show the cluster: ") and "Traceback" not in err
 
 
 def test_cib_vms_replicas_drbd_and_memory():
@@ -143,6 +161,10 @@ def test_preflight_refusals_with_reasons():
     assert not checks["drbd"].ok and "not up on n1" in checks["drbd"].reason
     assert not checks["config"].ok and "/etc/xen/a1.cfg is missing on n1" in checks["config"].reason
     assert checks["memory"].ok and checks["migration-address"].ok
+    unreachable = dataclasses.replace(probes, address_reachable=False, address_error="Connection refused")
+    address = {c.name: c for c in M.preflight(seen, "a1", "n1", unreachable)}["migration-address"]
+    assert not address.ok and address.reason.startswith("n1 does not answer from n2 through `ssh")
+    assert address.reason.endswith(": Connection refused")
     not_replica = {c.name: c for c in M.preflight(seen, "a1", "n3", probes)}
     assert not not_replica["replica"].ok and "not a replica" in not_replica["replica"].reason
     memory = {c.name: c for c in M.preflight(seen, "a1", "n1", dataclasses.replace(probes, free_memory_mib=10))}

@@ -149,6 +149,11 @@ def test_status_healthy(lab):
     assert [d["name"] for d in on_n1["domain"]] == ["a1"] and on_n1["domain"][0]["state"] in ("running", "blocked")
     text = xenha(lab, "status", timeout=60)
     assert text.returncode == 0 and "all healthy" in text.stdout
+    watched = lab.run("n1", ["timeout", "--preserve-status", "-s", "INT", "6", "xenha", "status", "--watch",
+                             "--json", "--interval", "1"], timeout=60)
+    assert watched.returncode == 0, watched.describe()            # Ctrl-C ends it with the last verdict
+    views = [json.loads(line) for line in watched.stdout.splitlines() if line.strip()]
+    assert len(views) >= 2 and all(v["ok"] for v in views)
 
 
 def test_status_and_provision_with_an_unreachable_node(lab):

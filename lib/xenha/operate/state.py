@@ -134,6 +134,10 @@ def parse_crm_mon(text: str) -> CrmMon:
     root = _xml(text, "crm_mon's output")
     if root.tag != "pacemaker-result":
         raise StateError(f"crm_mon's output starts with <{root.tag}>, not <pacemaker-result>")
+    if root.find("summary") is None:          # crm_mon exits 0 with only its errors when it cannot connect
+        errors = [e.text.strip() for e in root.iter("error") if e.text and e.text.strip()]
+        raise StateError("crm_mon cannot show the cluster: " + (errors[-1] if errors else "no summary")
+                         + " (is the cluster running on this node?)")
     dc_element = root.find("./summary/current_dc")
     dc = dc_element.get("name") if _true(dc_element, "present") else None
     options = root.find("./summary/cluster_options")
