@@ -258,13 +258,27 @@ def test_drain_follows_its_plan(lab):
     assert plan == {vm: ("Migrate", "n1", "n2") for vm in SMALL}
     assert status_json(lab)[0] == 0                               # the dry run changed nothing
     started = time.monotonic()
-    result = xenha(lab, "drain", "n1", "--json", timeout=600)
-    assert result.ok, result.describe()
+    # a bounded wait first (10 s: five migrations one after the other take longer here),
+    # then `xenha drain` again follows what is left: the drain is the cluster's
+    first = xenha(lab, "drain", "n1", "--json", "--timeout", "10", timeout=120)
+    assert first.returncode in (0, 3), first.describe()
+    first_report = json.loads(first.stdout)
+    happened = {m["vm"]: (m["from"], m["to"], m["outcome"]) for m in first_report["moves"] if m["outcome"] != "pending"}
+    assert set(m["vm"] for m in first_report["moves"]) == set(SMALL) and not first_report["already_in_standby"]
+    if first.returncode == 3:
+        assert not first_report["empty"] and not first_report["ok"]
+        result = xenha(lab, "drain", "n1", "--json", timeout=600)
+        assert result.ok, result.describe()
+        report = json.loads(result.stdout)
+        # what is still on n1 (a VM that finished moving in between is in neither report)
+        assert report["already_in_standby"] and set(m["vm"] for m in report["moves"]) <= set(SMALL) - set(happened)
+        happened.update({m["vm"]: (m["from"], m["to"], m["outcome"]) for m in report["moves"]})
+    else:
+        report = first_report
     record("cli: xenha drain of n1 (5 VMs, migration-limit=1)", time.monotonic() - started)
-    report = json.loads(result.stdout)
-    assert report["empty"] and report["ok"] and not report["already_in_standby"]
-    happened = {m["vm"]: (m["from"], m["to"], m["outcome"]) for m in report["moves"]}
-    assert happened == {vm: ("n1", plan[vm][2], "moved") for vm in SMALL}
+    assert report["empty"] and report["ok"]
+    assert all(happened[vm] == ("n1", plan[vm][2], "moved") for vm in happened)
+    assert {vm: vm_view(status_json(lab)[1], vm)["node"] for vm in SMALL} == {vm: plan[vm][2] for vm in SMALL}
     # status while drained: n1 in standby, the DRBD peers on n1 are down (degraded)
     code, data = status_json(lab)
     kinds = {(a["kind"], a["subject"]) for a in data["attention"]}
