@@ -275,3 +275,16 @@ def test_apply_creates_a_new_vm(tmp_path):
     assert {("resource", "a6"), ("resource", "drbd_a6-clone"), ("resource", "lv_a6-clone"),
             ("constraint", "colocation-a6-with-promoted-drbd")} <= created
     assert A.diff(A.patched(live_root(), want, changes), want) == []
+
+
+def test_apply_for_some_vms_adds_only_those(tmp_path):
+    def with_a6_a7(text):
+        vm = '\n[[vms]]\nname = "{}"\nmemory = 64\nvcpus = 1\nkernel = "/boot/vmlinuz-xen"\ndisk_size = "16M"\n' \
+             'replicas = ["n1", "n3"]\n'
+        return text + vm.format("a6") + vm.format("a7")
+    rendering = trio_rendering(tmp_path, with_a6_a7)
+    live = S.parse_cib(sample("cib_constraints_left.xml")).vms
+    want = A.rendered_configuration(rendering, only={"a6"} | set(live))
+    created = {c.id for c in A.diff(live_root(), want) if c.action == "create" and c.kind == "resource"}
+    assert created == {"a6", "lv_a6-clone", "drbd_a6-clone"}
+    assert not [c for c in A.diff(live_root(), want) if c.action == "remove"]

@@ -444,7 +444,7 @@ def provision(description_file, vms, no_pacemaker, sync_timeout):
                 from xenha.operate.apply import apply as run_apply
 
                 shown.console.print("[bold]pacemaker")
-                applied = run_apply(_env(), rendering, allow_remove_running=False)
+                applied = run_apply(_env(), rendering, allow_remove_running=False, vms=set(vms) if vms else None)
                 for change in applied.changes:
                     if change.action != "remove":
                         created.append(change)

@@ -23,6 +23,7 @@ change at once. Removing a VM that runs is refused unless asked (`allow_remove_r
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 import tempfile
 import xml.etree.ElementTree as ET
@@ -334,17 +335,23 @@ class ApplyResult:
         return {"pushed": self.pushed, "changes": [c.to_json() for c in self.changes]}
 
 
-def rendered_configuration(rendering) -> ET.Element:
+def rendered_configuration(rendering, only=None) -> ET.Element:
+    """The <configuration> the description renders (with `only`: just those VMs)."""
     from xenha.render import pacemaker
 
-    config = pacemaker.build(rendering.description, rendering.slots)
+    description = rendering.description
+    if only is not None:
+        description = dataclasses.replace(description, vms=[vm for vm in description.vms if vm.name in only])
+    config = pacemaker.build(description, rendering.slots)
     return pacemaker.configuration(config, [n.name for n in rendering.description.nodes])
 
 
 def apply(env: Environment, rendering, dry_run: bool = False, allow_remove_running: bool = False,
-          progress=None) -> ApplyResult:
+          progress=None, vms=None) -> ApplyResult:
     """Diff the rendered configuration against the live CIB; unless dry_run, push the
-    changes in one transaction."""
+    changes in one transaction. With `vms`, only those VMs are added (the others the
+    description has are configured only if the CIB has them already: `xenha provision
+    FILE VM` must not make Pacemaker start VMs whose storage does not exist yet)."""
     from xenha.operate.status import cib_text, crm_mon
 
     say = progress or (lambda kind, **data: None)
@@ -353,7 +360,15 @@ def apply(env: Environment, rendering, dry_run: bool = False, allow_remove_runni
         live = ET.fromstring(text)
     except ET.ParseError as error:
         raise OperationError(f"the CIB is not XML: {error}") from None
-    want = rendered_configuration(rendering)
+    only = None
+    if vms is not None:
+        from xenha.operate.state import StateError, parse_cib
+
+        try:
+            only = set(vms) | set(parse_cib(text).vms)
+        except StateError as error:
+            raise OperationError(str(error)) from None
+    want = rendered_configuration(rendering, only)
     changes = diff(live, want)
     say("diff", changes=changes)
     result = ApplyResult(changes, False)
