@@ -366,7 +366,7 @@ def test_provision_interrupted_then_resumed(lab):
     path.write_text(path.read_text() + '\n[[vms]]\nname = "d1"\nmemory = 64\nvcpus = 1\nkernel = "/boot/vmlinuz-xen"\n'
                     'disk_size = "256M"\nreplicas = ["n1", "n3"]\npreferred_node = "n3"\n')
     killed = lab.run("n1", ["timeout", "-s", "KILL", "4", "xenha", "provision", str(path), "d1"], timeout=60)
-    assert killed.returncode == 137, killed.describe()               # killed half-way
+    assert killed.returncode in (137, -9), killed.describe()         # killed half-way
     time.sleep(3)                                                   # what it had started on the nodes ends
     result = xenha(lab, "provision", str(path), "d1", timeout=600)
     assert result.ok, result.describe()
