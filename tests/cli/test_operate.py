@@ -288,3 +288,23 @@ def test_apply_for_some_vms_adds_only_those(tmp_path):
     created = {c.id for c in A.diff(live_root(), want) if c.action == "create" and c.kind == "resource"}
     assert created == {"a6", "lv_a6-clone", "drbd_a6-clone"}
     assert not [c for c in A.diff(live_root(), want) if c.action == "remove"]
+
+
+# --- provisioning's file step ---------------------------------------------------------------------------------------
+def test_file_step_replaces_only_an_older_xenha_rendering(tmp_path):
+    from xenha.provision import node
+
+    old = "# rendered by xenha from trio.toml; do not edit\nmemory = 64\n"
+    new = "# rendered by xenha from trio.toml; do not edit\nmemory = 96\n"
+    path = tmp_path / "a4.cfg"
+    path.write_text(old)
+    plain = node.apply({"steps": [{"op": "file", "path": str(path), "text": new}]})
+    assert plain["results"][0]["outcome"] == "refused" and path.read_text() == old
+    replaced = node.apply({"steps": [{"op": "file", "path": str(path), "text": new, "replace_rendered": True}]})
+    assert replaced["results"][0]["outcome"] == "created" and "replaced" in replaced["results"][0]["detail"]
+    assert path.read_text() == new
+    again = node.apply({"steps": [{"op": "file", "path": str(path), "text": new, "replace_rendered": True}]})
+    assert again["results"][0]["outcome"] == "unchanged"
+    path.write_text("name = 'mine'\nmemory = 64\n")               # someone's own file: never replaced
+    foreign = node.apply({"steps": [{"op": "file", "path": str(path), "text": new, "replace_rendered": True}]})
+    assert foreign["results"][0]["outcome"] == "refused" and path.read_text() == "name = 'mine'\nmemory = 64\n"

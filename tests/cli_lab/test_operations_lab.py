@@ -373,8 +373,12 @@ def test_provision_interrupted_then_resumed(lab):
     assert lab.cluster.wait_started("d1", timeout=180) == "n3"
     data = healthy(lab, timeout=120)
     assert [r["disk"] for r in vm_view(data, "d1")["replicas"]] == ["UpToDate", "UpToDate"]
+    # a4's memory was changed by test_apply_...: its xl config (xenha's older rendering) is replaced
     again = xenha(lab, "provision", str(path), timeout=300)
-    assert again.ok and "nothing to do" in again.stdout, again.describe()
+    assert again.ok and "n1: file /etc/xen/a4.cfg: created" in again.stdout, again.describe()
+    assert "memory = 96" in lab.check("n2", ["cat", "/etc/xen/a4.cfg"]).stdout
+    third = xenha(lab, "provision", str(path), timeout=300)
+    assert third.ok and "nothing to do" in third.stdout, third.describe()
 
 
 # --- simulate --live --------------------------------------------------------------------------------------------------
