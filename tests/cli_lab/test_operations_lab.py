@@ -227,6 +227,24 @@ def test_migrate_refused_by_each_check(lab):
     assert "failed actions pending: a3" in line
     lab.cluster.wait_started("a3", timeout=60)
     healthy(lab)
+    line, _out = refused(lab, "a1", "n1", "elsewhere")
+    assert "a1 already runs on n1" in line
+    lab.cluster.run(["crm_resource", "--ban", "--resource", "a4", "--node", "n2"])
+    try:
+        line, _out = refused(lab, "a4", "n2", "no-moves")
+        assert "cli-ban-a4-on-n2" in line
+    finally:
+        lab.cluster.run(["crm_resource", "--clear", "--resource", "a4"])
+    lab.cluster.run(["crm_resource", "--resource", "a5", "--meta", "--set-parameter", "target-role",
+                     "--parameter-value", "Stopped"])
+    try:
+        wait_for(lab, "a5 stopped", lambda: vm_view(status_json(lab)[1], "a5")["state"] == "stopped")
+        line, _out = refused(lab, "a5", "n2", "running")
+        assert "a5 is stopped" in line
+    finally:
+        lab.cluster.run(["crm_resource", "--resource", "a5", "--meta", "--delete-parameter", "target-role"])
+    lab.cluster.wait_started("a5", timeout=60, on="n1")
+    healthy(lab)
 
 
 def test_migrate_live_and_back(lab):
