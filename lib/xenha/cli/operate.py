@@ -131,24 +131,32 @@ def status(as_json, watch, interval):
         else:
             _console().print(render_status(view))
         raise SystemExit(EXIT_OK if view.ok else EXIT_ATTENTION)
+    import signal
     import time
 
     from rich.live import Live
 
+    stop = []        # Ctrl-C (or SIGTERM) ends the watch after the current round, with its verdict
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, lambda *_: stop.append(True))
+
+    def pause():
+        end = time.monotonic() + interval
+        while not stop and time.monotonic() < end:
+            time.sleep(0.1)
+
     view = None
-    try:
-        if as_json:
-            while True:
-                view = gather(env)
-                click.echo(json.dumps(view.to_json()))
-                time.sleep(interval)
+    if as_json:
+        while not stop:
+            view = gather(env)
+            click.echo(json.dumps(view.to_json()))
+            pause()
+    else:
         with Live(console=_console(), auto_refresh=False) as live:
-            while True:
+            while not stop:
                 view = gather(env)
                 live.update(render_status(view), refresh=True)
-                time.sleep(interval)
-    except KeyboardInterrupt:
-        pass
+                pause()
     raise SystemExit(EXIT_OK if view is None or view.ok else EXIT_ATTENTION)
 
 
