@@ -189,7 +189,6 @@ def migrate(vm, node, dry_run, timeout, lifetime, as_json):
       xenha migrate shaolin mk2 --dry-run   # the checks only
       xenha migrate shaolin mk2
     """
-    from xenha.operate.env import OperationError
     from xenha.operate.migrate import migrate as run_migrate
 
     console = _console()
@@ -207,10 +206,21 @@ def migrate(vm, node, dry_run, timeout, lifetime, as_json):
         elif kind == "cleared":
             console.print(f"cleared {data['constraint']}")
 
+    from xenha.operate.env import OperationError
+
+    seen = {}
+
+    def with_checks(kind, **data):
+        if kind == "checks":
+            seen["checks"] = data["checks"]
+        progress(kind, **data)
     try:
         result = run_migrate(_env(), vm, node, timeout=timeout, lifetime_s=lifetime, dry_run=dry_run,
-                             progress=progress)
+                             progress=with_checks)
     except OperationError as error:
+        if as_json and "checks" in seen:           # a script sees which checks failed
+            click.echo(json.dumps({"dry_run": dry_run, "vm": vm, "target": node, "ok": False,
+                                   "checks": [c.to_json() for c in seen["checks"]]}, indent=2))
         raise Failed(str(error), error.code) from None
     if as_json:
         click.echo(json.dumps({"dry_run": dry_run, **result.to_json()}, indent=2))
