@@ -184,7 +184,8 @@ class MigrateResult:
     checks: list
 
     def to_json(self) -> dict:
-        return {"vm": self.vm, "source": self.source, "target": self.target, "seconds": round(self.seconds, 2),
+        return {"vm": self.vm, "ok": True, "source": self.source, "target": self.target,
+                "seconds": round(self.seconds, 2),
                 "checks": [c.to_json() for c in self.checks]}
 
 
