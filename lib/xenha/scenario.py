@@ -52,6 +52,25 @@ class Simulation:
             handle.write(pcmk.cib_xml(self.config, self.nodes))
         self.outdated = set()          # (drbd primitive, node)
         self.transitions = []
+        self.vm_names = [vm.name for vm in description.vms]
+        self._drbd = [item.primitive.id for item in self.config.resources
+                      if isinstance(item, pcmk.Clone) and item.promotable]
+
+    @classmethod
+    def from_cib(cls, cib_text: str, nodes, vm_names, drbd_primitives, workdir: str | None = None) -> "Simulation":
+        """A simulation that starts from a CIB as it is (the live cluster's, status
+        included: `cibadmin --query`), not from a description."""
+        self = cls.__new__(cls)
+        self.description, self.config = None, None
+        self.workdir = workdir or tempfile.mkdtemp(prefix="xenha-sim-")
+        self.step_number = 0
+        self.nodes = list(nodes)
+        self.cib = self._path("cib.xml")
+        with open(self.cib, "w", encoding="utf-8") as handle:
+            handle.write(cib_text)
+        self.outdated, self.transitions = set(), []
+        self.vm_names, self._drbd = list(vm_names), list(drbd_primitives)
+        return self
 
     def _path(self, name: str) -> str:
         return os.path.join(self.workdir, name)
@@ -71,8 +90,7 @@ class Simulation:
         return result
 
     def drbd_primitives(self):
-        return [item.primitive.id for item in self.config.resources
-                if isinstance(item, pcmk.Clone) and item.promotable]
+        return list(self._drbd)
 
     def keep_promotion_scores(self) -> None:
         """Write master-<drbd> where an instance runs, as the agent would after start."""
@@ -107,7 +125,7 @@ class Simulation:
             if len(args) != len(expected):
                 raise ValueError(f"step {text!r}: usage: {usage}")
             kinds = list(expected)
-        vms = [vm.name for vm in self.description.vms]
+        vms = self.vm_names
         for kind, arg in zip(kinds, args):
             known = self.nodes if kind == "node" else vms
             if arg not in known:

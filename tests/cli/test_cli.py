@@ -54,7 +54,7 @@ def test_simulate_shows_the_migration():
 
 def test_simulate_unknown_step_is_one_line(capsys):
     need_tool("crm_simulate")
-    assert main(["simulate", str(HOWTO), "explode mk1"]) == 1
+    assert main(["simulate", str(HOWTO), "explode mk1"]) == 2
     assert capsys.readouterr().err.strip() == "Error: unknown scenario step 'explode mk1'"
 
 

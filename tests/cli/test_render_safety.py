@@ -219,7 +219,7 @@ def test_rendered_files_keep_their_mode_and_the_script_is_executable(rendered_on
 ])
 def test_simulate_refuses_nodes_and_vms_the_description_does_not_have(step, message):
     code, _out, err = run("simulate", str(HOWTO), step)
-    assert code == 1 and err.strip() == message
+    assert code == 2 and err.strip() == message
 
 
 def test_simulate_refuses_what_validate_refuses(tmp_path):

@@ -76,31 +76,70 @@ def render(description_file, out_dir, drbd_version):
 
 
 @cli.command()
-@click.argument("description_file", type=click.Path(dir_okay=False))
-@click.argument("steps", nargs=-1, required=True)
-def simulate(description_file, steps):
-    """Show what Pacemaker would do: render the configuration and run scenario STEPS
-    with crm_simulate, e.g. `xenha simulate howto.toml "up mk1 mk2" settle "standby mk1"`.
+@click.argument("arguments", nargs=-1, required=True, metavar="[CLUSTER] STEP...")
+@click.option("--live", is_flag=True, help="start from the live cluster's CIB (on a cluster node) instead of "
+              "a description")
+def simulate(arguments, live):
+    """Show what Pacemaker would do: run scenario STEPs with crm_simulate, on the
+    configuration CLUSTER renders (from an empty cluster), or with --live on a copy of
+    the live CIB, status included (nothing in the cluster changes).
+
     Steps: up NODE..., settle, next, standby/unstandby NODE, move VM NODE, fail NODE,
-    outdated VM NODE (each may end with crm_simulate options such as --op-fail SPEC)."""
+    outdated VM NODE (each may end with crm_simulate options such as --op-fail SPEC).
+
+    \b
+    Examples:
+      xenha simulate howto.toml "up mk1 mk2" settle "standby mk1"
+      xenha simulate --live "fail mk1"        # what a failure of mk1 would do now
+      xenha simulate --live "move shaolin mk2"
+
+    \b
+    Exit codes: 0 ok, 1 failed, 2 usage or bad input.
+    """
     from xenha.scenario import Simulation
     from xenha.tools.pacemaker import PacemakerError
 
-    rendering = _prepare(description_file)
-    simulation = Simulation(rendering.description, slots=rendering.slots)
+    if live:
+        simulation = _live_simulation()
+        steps = arguments
+    else:
+        if len(arguments) < 2:
+            raise click.UsageError("give a description and at least one step (or --live and steps)")
+        rendering = _prepare(arguments[0])
+        simulation = Simulation(rendering.description, slots=rendering.slots)
+        steps = arguments[1:]
     try:
         for step in steps:
             click.secho(f"== {step}", bold=True)
             try:
                 transition = simulation.step(step)
             except ValueError as problem:
-                raise click.ClickException(str(problem)) from None
+                bad_step = click.ClickException(str(problem))
+                bad_step.exit_code = 2          # bad input: an unknown step, node or VM
+                raise bad_step from None
             except PacemakerError as problem:
                 raise click.ClickException(f"crm_simulate: {problem}") from None
             if transition is not None:
                 click.echo(transition.summary.split("Revised Cluster Status:")[0].rstrip() + "\n")
     finally:
         simulation.cleanup()
+
+
+def _live_simulation():
+    """A Simulation on a copy of the live CIB (exit 1 with one line when it cannot be read)."""
+    from xenha.cli.operate import Failed
+    from xenha.operate import state
+    from xenha.operate.env import Environment, OperationError
+    from xenha.operate.status import cib_text
+    from xenha.scenario import Simulation
+
+    try:
+        text = cib_text(Environment())
+        config = state.parse_cib(text)
+    except (OperationError, state.StateError) as error:
+        raise Failed(str(error)) from None
+    drbd = [vm.drbd_primitive for vm in config.vms.values() if vm.drbd_primitive]
+    return Simulation.from_cib(text, config.nodes, list(config.vms), drbd)
 
 
 @cli.command(name="provision-node", hidden=True)
@@ -112,6 +151,16 @@ def provision_node():
     from xenha.provision import node
 
     raise SystemExit(node.main(sys.stdin.read(), sys.stdout))
+
+
+def _add_operations() -> None:
+    from xenha.cli import operate
+
+    for command in operate.commands():
+        cli.add_command(command)
+
+
+_add_operations()
 
 
 def main(argv=None) -> int:

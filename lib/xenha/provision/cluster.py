@@ -78,7 +78,11 @@ def replicas(description, slots: dict, files: dict, vms=None) -> list[Replica]:
 
 
 def setup_steps(replica: Replica) -> list[dict]:
-    steps = [{"op": "file", "path": path, "text": text} for path, text in replica.files]
+    # an xl config xenha rendered may be replaced by a newer rendering (it takes effect
+    # at the domain's next start); a DRBD resource file never is (drbdadm would run
+    # with a configuration the kernel does not have)
+    steps = [{"op": "file", "path": path, "text": text, **({"replace_rendered": True} if path.endswith(".cfg") else {})}
+             for path, text in replica.files]
     steps += [{"op": "volume", "vg": replica.vg, "lv": replica.lv, "size": replica.size},
               {"op": "drbd-metadata", "resource": replica.resource},
               {"op": "drbd-up", "resource": replica.resource, "minor": replica.minor, "disk": replica.disk}]

@@ -15,7 +15,9 @@ Every step looks at the current state first, so running the same steps again cha
 nothing and an interrupted run resumes. The ops:
 
     file               a rendered file (DRBD resource, xl config): written when absent,
-                       refused when it exists with other content
+                       refused when it exists with other content; with "replace_rendered"
+                       (xl configs), a file xenha rendered (its header says so) is replaced
+                       by the new rendering (a VM's memory changed in the description)
     volume             the LV: created (tagged LV_TAG) when absent; refused when it exists
                        with another size or without the tag; activated when inactive
     drbd-metadata      `drbdadm create-md` only when the backing device holds none
@@ -45,6 +47,8 @@ from xenha.tools.drbd import Drbd, DrbdError
 from xenha.tools.lvm import Lvm, LvmError
 
 LV_TAG = "xenha"
+# the start of the first line of every file xenha renders (xenha.render.HEADER)
+RENDERED_MARK = "# rendered by xenha from "
 DEFAULT_TIMEOUT = 300.0
 OUTCOMES = ("created", "unchanged", "refused", "failed")
 NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+_.-")
@@ -108,14 +112,16 @@ def step_file(step: dict, budget: Budget) -> tuple[str, str]:
         raise fail(f"{path}: cannot read: {error}") from None
     if current == text:
         return "unchanged", f"{path} as rendered"
-    if current is not None:
+    replacing = (current is not None and step.get("replace_rendered") is True
+                 and current.startswith(RENDERED_MARK) and text.startswith(RENDERED_MARK))
+    if current is not None and not replacing:
         raise refuse(f"{path} exists with other content; not replacing it")
     try:
         os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
         commit([(path, text)])
     except (OSError, WriteError) as error:
         raise fail(f"{path}: {error}") from None
-    return "created", path
+    return "created", (f"{path} (replaced an older rendering)" if replacing else path)
 
 
 def step_volume(step: dict, budget: Budget) -> tuple[str, str]:

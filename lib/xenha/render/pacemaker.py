@@ -10,7 +10,7 @@ Per VM `<n>` (design.md, Pacemaker topology):
     lv_<n>-clone     ocf:xenha:lvm-volume, a clone on the VM's two replica nodes
     drbd_<n>-clone   ocf:xenha:drbd-resource, promotable: promoted-max=2 promoted-node-max=1
                      clone-max=2 clone-node-max=1 notify=true interleave=true
-    <n>              ocf:xenha:xen-domain, allow-migrate=true
+    <n>              ocf:xenha:xen-domain, allow-migrate=true, utilization memory=<MiB>
     order      start lv_<n>-clone then start drbd_<n>-clone         (symmetrical)
     colocation drbd_<n>-clone with lv_<n>-clone                      INFINITY
     order      promote drbd_<n>-clone then start <n>                  symmetrical=false
@@ -72,6 +72,7 @@ class Primitive:
     params: tuple = ()       # ((name, value), ...)
     meta: tuple = ()
     ops: tuple = ()          # explicit ((name, interval), ...) for stonith; xenha agents use meta-data
+    utilization: tuple = ()  # ((name, value), ...): a domain's memory (MiB), for placement-strategy
 
     @property
     def agent(self) -> str:
@@ -173,7 +174,8 @@ def build(description: Description, slots: dict) -> PacemakerConfig:
                                    *domain_params,
                                    ("migration_transport", defaults.migration_transport),
                                    ("name", vm.name)),
-                           meta=(("allow-migrate", "true"),) + ((("priority", VM_PRIORITY),) if two_nodes else ()))
+                           meta=(("allow-migrate", "true"),) + ((("priority", VM_PRIORITY),) if two_nodes else ()),
+                           utilization=(("memory", str(vm.memory)),))
         resources += [lv, drbd, domain]
         vm_ids.append(vm.name)
         n = vm.name
@@ -251,6 +253,8 @@ def pcs_commands(config: PacemakerConfig) -> list[list[str]]:
             command += ["promotable" if item.promotable else "clone"] + [
                 f"{k}={v}" for k, v in item.meta if not (item.promotable and k == "promotable")]
         commands.append(command)
+        if primitive.utilization:
+            commands.append(["resource", "utilization", primitive.id] + [f"{k}={v}" for k, v in primitive.utilization])
     for constraint in config.constraints:
         if isinstance(constraint, Location):
             commands.append(["constraint", "location", "add", constraint.id, constraint.rsc, constraint.node,
@@ -346,6 +350,7 @@ def _primitive(parent, primitive: Primitive):
     element = ET.SubElement(parent, "primitive", attrs)
     _nvpairs(element, "instance_attributes", f"{primitive.id}-instance_attributes", primitive.params)
     _nvpairs(element, "meta_attributes", f"{primitive.id}-meta_attributes", primitive.meta)
+    _nvpairs(element, "utilization", f"{primitive.id}-utilization", primitive.utilization)
     operations = ET.SubElement(element, "operations")
     for name, interval, timeout, role, depth in _ops(primitive):
         op_id = f"{primitive.id}-{name}-interval-{interval}"
