@@ -72,6 +72,8 @@ install-lab:
 	cd lib && find xenha_lab -name '*.py' | while read -r f; do \
 		install -D -m 0644 "$$f" "$(abspath $(DESTDIR))$(LABLIBDIR)/$$f"; done
 	$(PYTHON) -m compileall -q -d $(LABLIBDIR)/xenha_lab $(DESTDIR)$(LABLIBDIR)/xenha_lab
+	install -d $(DESTDIR)$(LABLIBDIR)/xenha_lab/realkernel/files
+	install -m 0644 lib/xenha_lab/realkernel/files/* $(DESTDIR)$(LABLIBDIR)/xenha_lab/realkernel/files/
 	for spec in $(SIM_TOOLS); do tool=$${spec%%:*}; module=$${spec#*:}; \
 		sed -e 's|@PYTHON@|$(PYTHON)|g' -e 's|@PYLIBDIR@|$(PYLIBDIR)|g' -e 's|@LABLIBDIR@|$(LABLIBDIR)|g' \
 			-e "s|@TOOL@|$$tool|g" -e "s|@MODULE@|$$module|g" bin/sim-tool.in \
