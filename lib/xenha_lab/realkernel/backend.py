@@ -43,6 +43,7 @@ HOST_TOOLS = (Q.QEMU, "qemu-img", "setpriv", "debootstrap", "mkfs.ext4", "cpio",
 MACHINE_OVERHEAD_MB = 800          # QEMU's own memory above the guest's (TCG translation cache, page cache)
 CONTROL_TIMEOUT = 60.0
 UP_TIMEOUT = 420.0
+LOAD_THRESHOLD = "1000%"
 
 
 def memory_available_mb() -> int:
@@ -191,6 +192,9 @@ class QemuLab(NodeBackend):
             self.cluster.wait_online(self.nodes, timeout=max(deadline - time.monotonic(), 1.0))
             timings["online"] = time.monotonic() - started
             self.cluster.set_property("stonith-enabled", "true")
+            # an emulated node is always busy; Pacemaker's default (80%) would throttle
+            # every transition to one action at a time
+            self.cluster.set_property("load-threshold", LOAD_THRESHOLD)
             self.cluster.wait_started(L.FENCE_DEVICE, timeout=max(deadline - time.monotonic(), 1.0))
             timings["ready"] = time.monotonic() - started
         except BaseException:
@@ -242,6 +246,10 @@ class QemuLab(NodeBackend):
         if os.path.exists(self.lay.dir) and not os.path.exists(self.lay.spec_file) and os.listdir(self.lay.dir):
             raise LabError(f"{self.lay.dir} is not a lab directory (no lab.json); not touching it")
         supervisor = self.supervisor_process()
+        logs = os.environ.get("XENHA_LAB_LOGS")
+        target = os.path.join(logs, os.path.basename(self.lay.dir) + time.strftime("-%H%M%S")) if logs else None
+        if target and supervisor is not None:
+            self.collect_node_logs(target)
         if supervisor is not None:
             try:
                 self.request("shutdown", wait=timeout)
@@ -257,9 +265,8 @@ class QemuLab(NodeBackend):
         for qemu in self.leftover_machines():
             linux.signal_checked(qemu, signal.SIGKILL)
             linux.wait_gone(qemu, 5.0)
-        logs = os.environ.get("XENHA_LAB_LOGS")
-        if logs and os.path.exists(self.lay.spec_file):
-            self.save_logs(os.path.join(logs, os.path.basename(self.lay.dir) + time.strftime("-%H%M%S")))
+        if target and os.path.exists(self.lay.spec_file):
+            self.save_logs(target)
         if not keep_files and os.path.exists(self.lay.dir):
             shutil.rmtree(self.lay.dir)
         return {"down": time.monotonic() - started}
@@ -273,6 +280,26 @@ class QemuLab(NodeBackend):
                 if ident is not None and (linux.cmdline(pid) or "").startswith(Q.QEMU):
                     found.append(ident)
         return found
+
+    NODE_LOGS = ("/var/log/pacemaker/pacemaker.log", "/var/log/corosync/corosync.log",
+                 "/var/log/xen/xen-hotplug.log", "/var/log/xenha-agent.log", "/var/log/sshd.log")
+
+    def collect_node_logs(self, target: str) -> None:
+        """The logs inside the nodes that are up (their disks go with the lab), into `target`."""
+        os.makedirs(target, exist_ok=True)
+        try:
+            nodes = self.powered()
+        except LabError:
+            return
+        for node in nodes:
+            for path in self.NODE_LOGS:
+                try:
+                    data = self.read_file(node, path)
+                except LabError:
+                    data = None
+                if data is not None:
+                    with open(os.path.join(target, f"{node}-{os.path.basename(path)}"), "wb") as handle:
+                        handle.write(data)
 
     def save_logs(self, target: str) -> None:
         os.makedirs(target, exist_ok=True)

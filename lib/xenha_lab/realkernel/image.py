@@ -160,7 +160,7 @@ class Versions:
     kernel_package: str          # linux-image-6.1.0-57-amd64
     kernel_abi: str              # 6.1.0-57-amd64
     kernel_version: str
-    xen_version: str             # of xen-utils-4.17 and the hypervisor, the same
+    xen_version: str             # of xen-utils-4.17 and the hypervisor, the same (Builder.choose_xen)
     busybox_version: str
     drbd_utils_version: str
 
@@ -216,8 +216,17 @@ def candidate(run: Runner, package: str) -> str:
     return found.group(1)
 
 
-def resolve(run: Runner) -> Versions:
-    """The packages and versions the image is made of, as apt resolves them now."""
+def versions_of(run: Runner, package: str) -> list[str]:
+    """Every version of `package` apt can fetch, newest first (apt's own order)."""
+    out = run(["apt-cache", "policy", package], capture=True, timeout=60)
+    table = out.split("Version table:", 1)[-1]
+    found = re.findall(r"^\s+(?:\*\*\* )?(\S+) \d+$", table, re.M)
+    return list(dict.fromkeys(found))
+
+
+def resolve(run: Runner, xen_version: str | None = None) -> Versions:
+    """The packages and versions the image is made of, as apt resolves them now (the
+    hypervisor's version chosen by Builder.choose_xen, which needs the packages)."""
     suite, mirror = apt_sources()
     try:
         depends = run(["apt-cache", "depends", KERNEL_META], capture=True, timeout=60)
@@ -229,7 +238,7 @@ def resolve(run: Runner) -> Versions:
     if not found:
         raise BuildError(f"cannot tell which kernel {KERNEL_META} depends on")
     return Versions(suite=suite, mirror=mirror, kernel_package=found.group(1), kernel_abi=found.group(2),
-                    kernel_version=candidate(run, found.group(1)), xen_version=candidate(run, XEN_UTILS),
+                    kernel_version=candidate(run, found.group(1)), xen_version=xen_version or "",
                     busybox_version=candidate(run, BUSYBOX), drbd_utils_version=candidate(run, DRBD_UTILS))
 
 
@@ -246,9 +255,10 @@ class Builder:
     def path(self, *parts) -> str:
         return os.path.join(self.dir, *parts)
 
-    def step(self, name: str, key: str, make) -> str:
+    def step(self, name: str, key: str, make, keep_others: bool = False) -> str:
         """DIR/name-key, made by make(tmpdir) into a temporary directory renamed into place
-        (all or nothing); reused when it exists."""
+        (all or nothing); reused when it exists. The step's other keys are removed unless
+        `keep_others` (downloads of several versions)."""
         target = self.path(f"{name}-{key}")
         if os.path.isdir(target) and not self.rebuild:
             return target
@@ -265,7 +275,7 @@ class Builder:
             raise
         self.timings[name] = time.monotonic() - started
         log(f"{name}: done in {self.timings[name]:.1f} s")
-        for old in os.listdir(self.dir):             # earlier keys of the same step
+        for old in [] if keep_others else os.listdir(self.dir):      # earlier keys of the same step
             if old.startswith(f"{name}-") and old != os.path.basename(target):
                 shutil.rmtree(self.path(old), ignore_errors=True)
         return target
@@ -274,7 +284,7 @@ class Builder:
     def download(self, package: str, version: str) -> str:
         def make(tmp):
             self.run(["apt-get", "download", f"{package}={version}"], cwd=tmp, timeout=600)
-        directory = self.step(f"deb-{package}", _digest(package, version), make)
+        directory = self.step(f"deb-{package}", _digest(package, version), make, keep_others=True)
         debs = [n for n in os.listdir(directory) if n.endswith(".deb")]
         if len(debs) != 1:
             raise BuildError(f"apt-get download {package}={version} left {len(debs)} files")
@@ -289,6 +299,27 @@ class Builder:
             self.run(["dpkg-deb", "-x", deb, tmp])
             self.run(["depmod", "-b", tmp, v.kernel_abi])
         return self.step("kernel", _digest(v.kernel_package, v.kernel_version, BUILDER_VERSION), make)
+
+    def choose_xen(self) -> tuple[str, list]:
+        """The newest hypervisor built with CONFIG_SHADOW_PAGING: a PV guest's live
+        migration needs log-dirty mode, which Xen implements for PV with shadow paging
+        (without it `xl migrate` fails: "xc: error: Failed to enable logdirty: 95").
+        Debian's bookworm-security build 4.17.7+13-g2445b30a44-0+deb12u1 has it off,
+        bookworm's 4.17.5+72-g01140da4e8-1 on. Returns (version, [(skipped, why)])."""
+        utils = set(versions_of(self.run, XEN_UTILS))
+        skipped = []
+        for version in versions_of(self.run, XEN_HYPERVISOR):
+            if version not in utils:
+                skipped.append((version, f"no {XEN_UTILS} of that version"))
+                continue
+            deb = self.download(XEN_HYPERVISOR, version)
+            config = subprocess.run(f"dpkg-deb --fsys-tarfile '{deb}' | tar -xOf - ./boot/xen-4.17-amd64.config",
+                                    shell=True, capture_output=True, text=True, timeout=60, env=build_env()).stdout
+            if re.search(r"^CONFIG_SHADOW_PAGING=y$", config, re.M):
+                return version, skipped
+            skipped.append((version, "built without CONFIG_SHADOW_PAGING (no PV live migration)"))
+        raise BuildError("no Xen 4.17 hypervisor with shadow paging in the archive: "
+                         + "; ".join(f"{v}: {why}" for v, why in skipped))
 
     def hypervisor(self, v: Versions) -> str:
         deb = self.download(XEN_HYPERVISOR, v.xen_version)
@@ -579,7 +610,16 @@ def build(directory: str | None = None, rebuild: bool = False) -> tuple[dict, di
         raise BuildError("building the node images needs root (debootstrap, chroot)")
     builder = Builder(directory or default_build_dir(), rebuild=rebuild)
     versions = resolve(builder.run)
-    return builder.images(versions), builder.timings
+    xen, skipped = builder.choose_xen()
+    versions = Versions(**{**versions.to_json(), "xen_version": xen})
+    for version, why in skipped:
+        log(f"{XEN_HYPERVISOR} {version} not used: {why}")
+    manifest = builder.images(versions)
+    manifest["xen_skipped"] = [{"version": v, "why": why} for v, why in skipped]
+    with open(builder.path("current.json.tmp"), "w") as handle:
+        json.dump(manifest, handle, indent=1)
+    os.replace(builder.path("current.json.tmp"), builder.path("current.json"))
+    return manifest, builder.timings
 
 
 def main(argv=None) -> int:

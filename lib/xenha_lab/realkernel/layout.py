@@ -280,8 +280,10 @@ def installed_project() -> list[tuple[str, str]]:
 
     from xenha_lab.paths import default_agent
 
-    product = os.path.dirname(os.path.dirname(os.path.abspath(xenha.__file__)))
-    lab = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    # make test-real names the staged tree (its own python imports the checkout's packages)
+    product = os.environ.get("XENHA_PYLIBDIR") or os.path.dirname(os.path.dirname(os.path.abspath(xenha.__file__)))
+    lab = os.environ.get("XENHA_LABLIBDIR") or os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__))))
     provider = os.path.dirname(default_agent("xen-domain"))
     sbindir = os.environ.get("XENHA_SBINDIR") or os.path.join(os.path.dirname(os.path.dirname(product)), "sbin")
     fence = os.path.join(lab, "sbin", L.FENCE_AGENT)
