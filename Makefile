@@ -15,12 +15,16 @@ SIMBINDIR = $(LABLIBDIR)/sim-bin
 # looks for fence_* agents), never in the host's
 LABSBINDIR = $(LABLIBDIR)/sbin
 
-AGENTS    = xen-domain lvm-volume drbd-resource
+# type:module pairs from the package's registries (xenha.agents.AGENTS, xenha.handlers.HANDLERS),
+# the one place that lists them; read only when a recipe uses them.
+AGENTS    = $(shell $(PYTHON) -IB -c 'import sys; sys.path.insert(0, "lib"); from xenha.agents import AGENTS; \
+	print(*(f"{name}:{module}" for name, (module, _class) in AGENTS.items()))')
+HANDLERS  = $(shell $(PYTHON) -IB -c 'import sys; sys.path.insert(0, "lib"); from xenha.handlers import HANDLERS; \
+	print(*(f"{name}:{module}" for name, module in HANDLERS.items()))')
 # simulated tool name : module providing main()
-HANDLERS  = xenha-resync-snapshot:xenha.handlers.resync_snapshot
 # lvm2 commands (real lvm2 underneath, activation simulated) and dmsetup
 LVM_SIM_TOOLS = lvm:xenha_lab.sim.lvm.lvm lvs:xenha_lab.sim.lvm.lvm vgs:xenha_lab.sim.lvm.lvm pvs:xenha_lab.sim.lvm.lvm lvchange:xenha_lab.sim.lvm.lvm vgchange:xenha_lab.sim.lvm.lvm lvcreate:xenha_lab.sim.lvm.lvm lvremove:xenha_lab.sim.lvm.lvm lvconvert:xenha_lab.sim.lvm.lvm lvextend:xenha_lab.sim.lvm.lvm lvreduce:xenha_lab.sim.lvm.lvm lvresize:xenha_lab.sim.lvm.lvm lvrename:xenha_lab.sim.lvm.lvm vgrename:xenha_lab.sim.lvm.lvm vgremove:xenha_lab.sim.lvm.lvm vgcfgbackup:xenha_lab.sim.lvm.lvm vgcfgrestore:xenha_lab.sim.lvm.lvm lvmconfig:xenha_lab.sim.lvm.lvm lvmdump:xenha_lab.sim.lvm.lvm lvdisplay:xenha_lab.sim.lvm.lvm lvscan:xenha_lab.sim.lvm.lvm vgdisplay:xenha_lab.sim.lvm.lvm pvdisplay:xenha_lab.sim.lvm.lvm pvcreate:xenha_lab.sim.lvm.lvm pvremove:xenha_lab.sim.lvm.lvm pvchange:xenha_lab.sim.lvm.lvm pvscan:xenha_lab.sim.lvm.lvm pvresize:xenha_lab.sim.lvm.lvm vgcreate:xenha_lab.sim.lvm.lvm vgextend:xenha_lab.sim.lvm.lvm vgreduce:xenha_lab.sim.lvm.lvm vgexport:xenha_lab.sim.lvm.lvm vgimport:xenha_lab.sim.lvm.lvm vgscan:xenha_lab.sim.lvm.lvm vgck:xenha_lab.sim.lvm.lvm vgmknodes:xenha_lab.sim.lvm.lvm lvmdiskscan:xenha_lab.sim.lvm.lvm lvmsadc:xenha_lab.sim.lvm.lvm lvmsar:xenha_lab.sim.lvm.lvm pvck:xenha_lab.sim.lvm.lvm pvmove:xenha_lab.sim.lvm.lvm lvmdevices:xenha_lab.sim.lvm.lvm vgimportdevices:xenha_lab.sim.lvm.lvm vgsplit:xenha_lab.sim.lvm.lvm vgmerge:xenha_lab.sim.lvm.lvm vgconvert:xenha_lab.sim.lvm.lvm
-SIM_TOOLS = xl:xenha_lab.sim.xen.xl xenha-sim-ssh:xenha_lab.sim.xen.transport drbdsetup:xenha_lab.sim.drbd.drbdsetup drbdsetup-84:xenha_lab.sim.drbd.drbdsetup84 $(LVM_SIM_TOOLS) dmsetup:xenha_lab.sim.lvm.dmsetup
+SIM_TOOLS = xl:xenha_lab.sim.xen.xl xenha-sim-ssh:xenha_lab.sim.xen.transport drbdsetup:xenha_lab.sim.drbd.drbdsetup xenha-sim-drbd-kernel:xenha_lab.sim.drbd.kernel drbdsetup-84:xenha_lab.sim.drbd.drbdsetup84 $(LVM_SIM_TOOLS) dmsetup:xenha_lab.sim.lvm.dmsetup
 
 BUILD     = build
 STAGE     = $(BUILD)/stage
@@ -49,14 +53,17 @@ install:
 	$(PYTHON) -m compileall -q -d $(PYLIBDIR)/xenha $(DESTDIR)$(PYLIBDIR)/xenha
 	install -d $(DESTDIR)$(PYLIBDIR)/examples
 	install -m 0644 cluster-config/examples/*.toml $(DESTDIR)$(PYLIBDIR)/examples/
-	for agent in $(AGENTS); do \
-		sed -e 's|@PYTHON@|$(PYTHON)|g' -e 's|@PYLIBDIR@|$(PYLIBDIR)|g' agents/$$agent.in \
+	agents="$(AGENTS)"; test -n "$$agents" || { echo "no agents in xenha.agents.AGENTS" >&2; exit 1; }; \
+	for spec in $$agents; do agent=$${spec%%:*}; module=$${spec#*:}; \
+		sed -e 's|@PYTHON@|$(PYTHON)|g' -e 's|@PYLIBDIR@|$(PYLIBDIR)|g' \
+			-e "s|@AGENT@|$$agent|g" -e "s|@MODULE@|$$module|g" agents/agent.in \
 			> $(DESTDIR)$(PROVIDER_DIR)/$$agent; \
 		chmod 0755 $(DESTDIR)$(PROVIDER_DIR)/$$agent; done
 	sed -e 's|@PYTHON@|$(PYTHON)|g' -e 's|@PYLIBDIR@|$(PYLIBDIR)|g' -e 's|@LABLIBDIR@|$(LABLIBDIR)|g' \
 		bin/xenha.in > $(DESTDIR)$(SBINDIR)/xenha
 	chmod 0755 $(DESTDIR)$(SBINDIR)/xenha
-	for spec in $(HANDLERS); do tool=$${spec%%:*}; module=$${spec#*:}; \
+	handlers="$(HANDLERS)"; test -n "$$handlers" || { echo "no handlers in xenha.handlers.HANDLERS" >&2; exit 1; }; \
+	for spec in $$handlers; do tool=$${spec%%:*}; module=$${spec#*:}; \
 		sed -e 's|@PYTHON@|$(PYTHON)|g' -e 's|@PYLIBDIR@|$(PYLIBDIR)|g' \
 			-e "s|@TOOL@|$$tool|g" -e "s|@MODULE@|$$module|g" bin/handler.in \
 			> $(DESTDIR)$(SBINDIR)/$$tool; \

@@ -1,6 +1,6 @@
 """The import graph of lib/xenha and lib/xenha_lab, read from the source (AST): no
 cycles, the product never imports the lab, and the low layers of the product stand on
-the standard library and the layers below them only (ocf < hypervisor < tools < agents: the domain records are the xl driver's result types).
+the standard library and the layers below them only (names < ocf < hypervisor < tools < agents: the name grammar stands on the standard library alone; the domain records are the xl driver's result types).
 
 Every import counts wherever it is written (module level or inside a function), relative
 or absolute, and so do `__import__("x.y")` / `importlib.import_module("x.y")` calls with
@@ -20,7 +20,7 @@ from conftest import REPO
 LIB = REPO / "lib"
 ROOTS = ("xenha", "xenha_lab")
 # each layer may import itself and the layers before it (and the bare `xenha` package)
-LAYERS = ("xenha.ocf", "xenha.hypervisor", "xenha.tools", "xenha.agents")
+LAYERS = ("xenha.names", "xenha.ocf", "xenha.hypervisor", "xenha.tools", "xenha.agents")
 # Known breaks of that order, each with why it is there and where it goes away. The test
 # fails when one is gone, so that its entry goes too; a new break fails as any other.
 KNOWN_LAYER_BREAKS: dict[str, str] = {}

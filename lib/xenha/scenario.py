@@ -38,13 +38,14 @@ UP_TO_DATE_SCORE = "10000"
 class Simulation:
     """A CIB file and the events applied to it, offline."""
 
-    def __init__(self, description: Description, workdir: str | None = None):
+    def __init__(self, description: Description, workdir: str | None = None, slots: dict | None = None):
         self.description = description
+        if slots is None:
+            existing = allocation.read(allocation.allocation_path(description.path))
+            slots, _added = allocation.allocate(description, existing)
+        self.config = pcmk.build(description, slots)
         self.workdir = workdir or tempfile.mkdtemp(prefix="xenha-sim-")
         self.step_number = 0
-        existing = allocation.read(allocation.allocation_path(description.path))
-        slots, _added = allocation.allocate(description, existing)
-        self.config = pcmk.build(description, slots)
         self.nodes = [n.name for n in description.nodes]
         self.cib = self._path("cib.xml")
         with open(self.cib, "w", encoding="utf-8") as handle:
@@ -87,11 +88,40 @@ class Simulation:
                         raise  # deleting an absent attribute is fine
 
     # --- steps --------------------------------------------------------------------------
+    # verb -> what its arguments are ("node...": one or more nodes)
+    STEP_ARGUMENTS = {"up": ("node...",), "settle": (), "next": (), "standby": ("node",), "unstandby": ("node",),
+                      "move": ("vm", "node"), "fail": ("node",), "outdated": ("vm", "node")}
+
+    def check_step(self, text: str, verb: str, args: list) -> None:
+        """Refuse a step that names a node or VM the description does not have (or has
+        the wrong number of arguments) before crm_simulate sees it."""
+        expected = self.STEP_ARGUMENTS.get(verb)
+        if expected is None:
+            raise ValueError(f"unknown scenario step {text!r}")
+        usage = " ".join([verb] + [kind.upper() for kind in expected])
+        if expected == ("node...",):
+            if not args:
+                raise ValueError(f"step {text!r}: usage: {verb} NODE...")
+            kinds = ["node"] * len(args)
+        else:
+            if len(args) != len(expected):
+                raise ValueError(f"step {text!r}: usage: {usage}")
+            kinds = list(expected)
+        vms = [vm.name for vm in self.description.vms]
+        for kind, arg in zip(kinds, args):
+            known = self.nodes if kind == "node" else vms
+            if arg not in known:
+                raise ValueError(f"step {text!r}: unknown {'node' if kind == 'node' else 'VM'} {arg!r} "
+                                 f"({'nodes' if kind == 'node' else 'VMs'}: {', '.join(known) or 'none'})")
+
     def step(self, text: str) -> tools.Transition | None:
         words = text.split()
+        if not words:
+            raise ValueError("empty scenario step")
         # Trailing crm_simulate options (e.g. --op-fail SPEC) apply to this step's transition.
         cut = next((i for i, w in enumerate(words) if w.startswith("--")), len(words))
         verb, args, options = words[0], words[1:cut], words[cut:]
+        self.check_step(text, verb, args)
         if verb == "up":
             return self.transition(*[flag for node in args for flag in ("-u", node)], *options)
         if verb == "settle":

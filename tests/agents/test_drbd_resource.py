@@ -8,6 +8,7 @@ CIB (CIB_file) holding both nodes.
 
 import os
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -82,9 +83,17 @@ def cluster(tmp_path):
         world.cleanup()
 
 
+def start_both(cluster, **kw):
+    """Both instances at once, as Pacemaker starts a clone's instances (not ordered): each
+    start waits up to wfc_timeout for its peer, so one after the other the first waits in vain."""
+    with ThreadPoolExecutor(len(NODES)) as pool:
+        results = dict(zip(NODES, pool.map(lambda node: cluster.call(node, "start", **kw), NODES)))
+    for node, (code, reason, _stderr) in results.items():
+        assert code == codes.SUCCESS, f"start on {node}: {reason}"
+
+
 def start_both_and_sync(cluster):
-    for node in NODES:
-        assert cluster.call(node, "start")[0] == codes.SUCCESS
+    start_both(cluster)
     # The very first sync needs an operator decision (which side is the source): as after
     # `drbdadm create-md` on a new pair.
     cluster.world.drbdadm("mk1", "primary", "--force", "r0", check=True)
@@ -130,8 +139,7 @@ def test_dual_primary_for_live_migration_and_demote(cluster):
 
 
 def test_promote_refused_without_up_to_date_data(cluster):
-    for node in NODES:
-        assert cluster.call(node, "start")[0] == codes.SUCCESS
+    start_both(cluster)
     code, reason, _ = cluster.call("mk1", "promote")
     assert code == codes.ERR_GENERIC and "without UpToDate data" in reason
 
@@ -143,7 +151,7 @@ def test_no_second_primary_while_the_other_may_still_write(cluster):
     assert cluster.call("mk1", "promote")[0] == codes.SUCCESS
     cluster.world.cut("mk1", "mk2")
     cluster.fence_rc.write_text("1\n")
-    code, reason, _ = cluster.call("mk2", "promote", timeout=8)
+    code, reason, _ = cluster.call("mk2", "promote", timeout=5)   # it retries until its deadline
     assert code == codes.ERR_GENERIC, reason
     assert cluster.world.role("mk2", "r0") == "Secondary"
     assert "fence-peer r0" in cluster.fence_log.read_text()
@@ -249,7 +257,7 @@ def test_drbd_84_path(cluster, tmp_path):
         world.set_usermode_helper(node, str(config))
     for node in NODES:
         world.drbdadm(node, "create-md", "--force", "r84", config=str(config), env=old84, check=True)
-        assert cluster.call(node, "start", params=params, extra=old84)[0] == codes.SUCCESS
+    start_both(cluster, params=params, extra=old84)
     world.drbdadm("mk1", "primary", "--force", "r84", config=str(config), env=old84, check=True)
     assert world.wait_for(lambda: world.drbdadm("mk2", "dstate", "r84", config=str(config), env=old84)
                           .stdout.strip() == "UpToDate/UpToDate", timeout=30)
@@ -286,3 +294,46 @@ def test_a_stale_fencing_constraint_is_reported_not_kept_silently(cluster):
     assert cluster.call("mk2", "monitor", interval=31)[0] == codes.SUCCESS
     # and healthy monitors stop asking the CIB
     assert cluster.call("mk2", "monitor", interval=31)[0] == codes.SUCCESS
+
+
+def test_a_refusal_no_retry_can_change_ends_at_once_with_drbds_words(cluster):
+    """issue 9 §9, resource-agents' drbd.linbit case: single-primary, the peer is Primary.
+    DRBD says "(-1) Multiple primaries not allowed by config" (exit 11): no retry changes
+    that, so promote ends at once, with DRBD's words, not drbdadm's wrapper line."""
+    import time
+    world = cluster.world
+    config = world.write_config("r0", net="protocol C;", disks={n: world.backing(n, "r0") for n in NODES})
+    single = dict(CLONE_META, promoted_max="1")
+    params = {"drbdconf": config}
+    for node in NODES:
+        assert cluster.call(node, "start", meta=single, params=params)[0] == codes.SUCCESS
+    world.drbdadm("mk1", "primary", "--force", "r0", config=config, check=True)
+    assert world.wait_sync("r0")
+    started = time.monotonic()
+    code, reason, stderr = cluster.call("mk2", "promote", meta=single, params=params, timeout=20)
+    assert code == codes.ERR_GENERIC
+    assert "(-1) Multiple primaries not allowed by config" in reason, reason
+    assert "terminated with exit code" not in reason
+    assert time.monotonic() - started < 5, "promote retried a refusal no retry can change"
+    assert stderr.count("retrying") == 0
+    assert world.role("mk2", "r0") == "Secondary"
+
+
+def test_exit_reasons_of_drbdadm_failures_say_drbds_words(cluster, tmp_path):
+    """up, demote and down failures: the reason is DRBD's explanation, never drbdadm's
+    "Command 'drbdsetup ...' terminated with exit code N"."""
+    world = cluster.world
+    config = tmp_path / "broken.res"
+    config.write_text(open(cluster.config).read().replace(world.backing("mk1", "r0"), str(tmp_path / "no-such-disk")))
+    code, reason, _ = cluster.call("mk1", "start", params={"drbdconf": str(config)})
+    assert code == codes.ERR_GENERIC and "terminated with exit code" not in reason, reason
+    assert "no-such-disk) failed" in reason, reason   # drbdmeta's words
+    world.drbdadm("mk1", "down", "r0", config=str(config))
+    start_both_and_sync(cluster)
+    assert cluster.call("mk1", "promote")[0] == codes.SUCCESS
+    world.open_device("mk1", "r0")                       # the VM still holds it open
+    code, reason, _ = cluster.call("mk1", "demote", timeout=4)
+    assert code == codes.ERR_GENERIC and "(-12) Device is held open by someone" in reason, reason
+    code, reason, _ = cluster.call("mk1", "stop", timeout=4)
+    assert code == codes.ERR_GENERIC and "(-12) Device is held open by someone" in reason, reason
+    assert "terminated with exit code" not in reason

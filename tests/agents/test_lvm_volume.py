@@ -154,11 +154,15 @@ def test_tag_ownership(lab, vg):
     assert "xenha_owner" not in lab.world.report("mk1", "vgs", "vg_name,vg_tags", vg)[0]["vg_tags"]
 
 
-def test_tools_missing(lab, vg):
+def test_tools_missing(lab, vg, tmp_path):
+    """No lvm, no device-mapper on this host (an empty host root, tools/host.py): nothing can
+    be active. The depth-0 monitor needs no tool (it reads device-mapper's nodes);
+    test_lvm_volume_invalid_environment.py has the other cases."""
     params = {"vg": vg, "lvs": "vm_shaolin"}
-    no_tools = {"PATH": "/nonexistent"}
+    no_tools = {"PATH": "/nonexistent", "XENHA_HOST_ROOT": str(tmp_path)}
     assert lab.call("mk1", "monitor", params, extra=no_tools)[0] == codes.NOT_RUNNING
-    assert lab.call("mk1", "monitor", params, interval=10, extra=no_tools)[0] == codes.ERR_GENERIC
+    assert lab.call("mk1", "monitor", params, interval=10, extra=no_tools)[0] == codes.NOT_RUNNING
+    assert lab.call("mk1", "monitor", params, interval=60, check_level=10, extra=no_tools)[0] == codes.ERR_GENERIC
     assert lab.call("mk1", "stop", params, extra=no_tools)[0] == codes.SUCCESS
     assert lab.call("mk1", "start", params, extra=no_tools)[0] == codes.ERR_INSTALLED
 
@@ -167,4 +171,5 @@ def test_bad_parameters(lab, vg):
     assert lab.call("mk1", "start", {"vg": vg, "ownership": "magic"})[0] == codes.ERR_CONFIGURED
     assert lab.call("mk1", "start", {})[0] == codes.ERR_CONFIGURED
     assert lab.call("mk1", "monitor", {})[0] == codes.NOT_RUNNING
+    assert lab.call("mk1", "stop", {})[0] == codes.SUCCESS, "vg unset: nothing was ever activated (issue 9 §1)"
     assert lab.call("mk1", "stop", {"vg": vg, "ownership": "magic"})[0] == codes.SUCCESS

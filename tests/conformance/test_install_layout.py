@@ -6,9 +6,8 @@ import re
 import subprocess
 
 from conftest import installed
+from xenha.agents import AGENTS
 from xenha_lab.paths import default_agent
-
-AGENTS = ("xen-domain", "drbd-resource", "lvm-volume")
 
 
 def launcher_prelude(path: str) -> tuple[list[str], str]:
@@ -46,3 +45,11 @@ def test_the_product_directory_holds_no_development_tooling():
     assert os.path.isdir(os.path.join(pylibdir, "xenha")), pylibdir
     assert sorted(os.listdir(pylibdir)) == ["examples", "xenha"], pylibdir
     assert not os.path.exists(os.path.join(pylibdir, "xenha", "sim"))
+
+
+def test_every_registered_agent_and_only_those_is_installed():
+    provider_dir = os.path.dirname(installed(default_agent("xen-domain")))
+    assert sorted(os.listdir(provider_dir)) == sorted(AGENTS)
+    for name, (module, _class) in AGENTS.items():
+        with open(os.path.join(provider_dir, name), encoding="utf-8") as handle:
+            assert f"from {module} import main" in handle.read()

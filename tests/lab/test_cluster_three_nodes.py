@@ -190,7 +190,7 @@ def test_a_power_cut_is_fenced_and_the_resource_fails_over(lab):
         record("3 nodes: power cut -> fenced node online again", time.monotonic() - cut)
     events = lab.events()
     cut = [e for e in events if e["node"] == holder and e["what"] == "off" and e["by"] == "operator"]
-    assert cut and cut[-1]["hooks"] == ["drbd"]        # the DRBD simulator was told the node lost power
+    assert cut and cut[-1]["hooks"] == ["drbd", "lvm", "xen"]   # each simulator was told the node lost power
     fenced = [e for e in events if e["node"] == holder and e["by"].startswith("fence-agent@")]
     assert [e["what"] for e in fenced] == ["off", "on"], fenced    # a reboot: off (already), then on
     assert fenced[0]["by"] != f"fence-agent@{holder}"              # a survivor asked

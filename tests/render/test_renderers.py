@@ -24,23 +24,30 @@ def rendered(path):
     return desc, slots
 
 
-@pytest.fixture(scope="module")
-def xlparse(tmp_path_factory):
-    """Our small C program over Xen's libxlutil (tests/tools/xlparse.c)."""
+def build_xlparse(directory) -> str:
+    """Our small C program over Xen's libxlutil (tests/tools/xlparse.c), compiled."""
     gcc = need_tool("gcc")
     installed("/usr/include/libxlutil.h")   # libxen-dev
-    binary = tmp_path_factory.mktemp("xlparse") / "xlparse"
+    binary = directory / "xlparse"
     subprocess.run([gcc, "-Wall", "-Werror", "-o", str(binary), str(REPO / "tests/tools/xlparse.c"),
                     "-lxlutil", "-lxenlight"], check=True)
     return str(binary)
 
 
-def parse_with_libxlutil(xlparse, path):
+@pytest.fixture(scope="module")
+def xlparse(tmp_path_factory):
+    return build_xlparse(tmp_path_factory.mktemp("xlparse"))
+
+
+def parse_with_libxlutil(xlparse, path, vifs=False):
+    """(values, disks[, vif specs]) as libxlutil reads the config file."""
     result = subprocess.run([xlparse, str(path)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     values = dict(line.split("=", 1) for line in lines if not line.startswith(("disk[", "vif[")))
     disks = [dict(kv.split("=", 1) for kv in line.split(" ")[1:]) for line in lines if line.startswith("disk[")]
+    if vifs:
+        return values, disks, [line.split("=", 1)[1] for line in lines if line.startswith("vif[")]
     return values, disks
 
 
@@ -132,19 +139,21 @@ for path in sys.argv[1:]:
     slots, _added = allocation.allocate(desc, {})
     rendered.append([path, [list(item) for version in (9, 8) for item in files.render_all(desc, slots, version).items()]])
 print(json.dumps(rendered))
+print(json.dumps(list({f"vm{number}" for number in range(20)})))   # what a set's order does under this seed
 """
 
 
 def test_rendering_is_deterministic_across_interpreters_and_hash_seeds():
     """Rendered in separate interpreters with different PYTHONHASHSEED values (0: hashing
     not randomised): an order that followed a set's or a hash's order would differ."""
-    outputs = {}
+    outputs, set_orders = {}, {}
     for seed in ("0", "1", "2", "3", "4", "5"):
         child = subprocess.run([sys.executable, "-c", RENDER_EVERYTHING, *map(str, EXAMPLES)], capture_output=True,
                                text=True, timeout=120, env=dict(os.environ, PYTHONHASHSEED=seed))
         assert child.returncode == 0, child.stderr
-        outputs[seed] = child.stdout
+        outputs[seed], set_orders[seed] = child.stdout.splitlines()
     assert len(json.loads(outputs["0"])) == len(EXAMPLES)
+    assert len(set(set_orders.values())) > 1, "the seeds did not change a set's order: the test could not fail"
     differing = [seed for seed, text in outputs.items() if text != outputs["0"]]
     assert differing == [], f"the rendered files depend on the hash seed (differ with seeds {differing})"
 
@@ -159,3 +168,13 @@ def test_rendered_cib_is_valid_for_pacemaker(tmp_path):
     assert checked.returncode in (0, 78), checked.stderr
     assert "error:" not in checked.stderr.lower(), checked.stderr
     assert shutil.which("crm_verify")
+
+
+def test_pcs_script_guards_look_only_at_the_configuration():
+    """A live CIB's status section has ids too (lrm_rsc_op NAME_last_0): a guard that
+    looked there could take a new VM for an existing one and skip it."""
+    desc, slots = rendered(REPO / "cluster-config" / "examples" / "howto.toml")
+    script = pacemaker.pcs_script(pacemaker.build(desc, slots))
+    guards = [line for line in script.splitlines() if line.startswith("has ")]
+    assert guards
+    assert all(line.startswith("has '/cib/configuration//") for line in guards), guards[:3]

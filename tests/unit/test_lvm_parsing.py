@@ -4,7 +4,7 @@ import pytest
 
 from conftest import sample_blocks
 from xenha.tools.dmsetup import DmError, dm_name, parse_info
-from xenha.tools.lvm import LogicalVolume, LvmError, VolumeGroup, parse_report
+from xenha.tools.lvm_report import LogicalVolume, ReportError, VolumeGroup, parse_report
 
 
 def block(name, contains):
@@ -28,7 +28,7 @@ def test_lv_rows_without_device_mapper():
 def test_interleaved_stderr_is_not_silently_accepted():
     # Without activation=0 the sample's stream mixes device-mapper errors into the JSON.
     output, _rc = block("lvm_03_reports.txt", "lvs --reportformat json -o lv_name,vg_name,lv_attr,lv_size,lv_active,lv_tags")
-    with pytest.raises(LvmError):
+    with pytest.raises(ReportError):
         parse_report(output, "lv")
 
 
@@ -74,9 +74,9 @@ def test_attr_decoding(attr, active, open_, partial):
 
 
 def test_unreadable_json_is_an_error():
-    with pytest.raises(LvmError):
+    with pytest.raises(ReportError):
         parse_report("  Volume group \"x\" not found\n", "vg")
-    with pytest.raises(LvmError):
+    with pytest.raises(ReportError):
         parse_report('{"report": [ {"vg": [ {"vg_name":"x"', "vg")
 
 

@@ -6,14 +6,13 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from conftest import RNG, need_tool
-from xenha.agents.drbd_resource import DrbdResourceAgent
-from xenha.agents.lvm_volume import LvmVolumeAgent
+from xenha.agents import AGENTS as REGISTRY, agent_class
 from xenha.agents.xen_domain import XenDomainAgent
 from xenha.ocf.agent import Action, ResourceAgent
 from xenha.ocf.metadata import render
 from xenha.ocf.parameters import SELECT, STRING, Parameter
 
-AGENTS = [XenDomainAgent, LvmVolumeAgent, DrbdResourceAgent]
+AGENTS = [agent_class(name) for name in REGISTRY]
 
 
 def validate(xml_text: str) -> subprocess.CompletedProcess:
@@ -79,3 +78,8 @@ def test_text_is_escaped_and_still_valid():
 
 def test_metadata_has_the_doctype_ocf_tester_needs():
     assert render(XenDomainAgent).splitlines()[1] == '<!DOCTYPE resource-agent SYSTEM "ra-api-1.dtd">'
+
+
+def test_the_registry_names_each_agent_by_its_type():
+    assert [agent.NAME for agent in AGENTS] == list(REGISTRY)
+    assert len(AGENTS) == 3

@@ -5,7 +5,7 @@ import io
 import pytest
 
 from xenha.ocf import codes
-from xenha.ocf.agent import Action, ResourceAgent, main
+from xenha.ocf.agent import Action, ResourceAgent, StateUnknown, main
 from xenha.ocf.codes import OcfError
 from xenha.ocf.deadline import DeadlineExceeded
 from xenha.ocf.parameters import INTEGER, Parameter
@@ -17,7 +17,7 @@ class Toy(ResourceAgent):
     LONGDESC = "toy agent"
     PARAMETERS = (Parameter("count", INTEGER, "count", "a count"),)
     ACTIONS = (Action("start", 20), Action("stop", 20), Action("monitor", 20, interval=10),
-               Action("validate-all", 5), Action("meta-data", 5))
+               Action("notify", 20), Action("validate-all", 5), Action("meta-data", 5))
     broken = None        # OcfError raised by check_environment
     outcome = codes.SUCCESS
     stopped = True
@@ -35,7 +35,7 @@ class Toy(ResourceAgent):
             raise Toy.outcome
         return Toy.outcome
 
-    action_stop = action_monitor = action_validate_all = action_start
+    action_stop = action_monitor = action_validate_all = action_notify = action_start
 
 
 @pytest.fixture(autouse=True)
@@ -90,6 +90,33 @@ def test_invalid_environment_rule(action, environ, expected):
     assert rc == expected
     if rc not in (codes.SUCCESS, codes.NOT_RUNNING):
         assert "ocf-exit-reason:tool missing" in err
+
+
+UNKNOWN = StateUnknown("xl command not found, but /proc/xen exists: the resource may be active here")
+
+
+@pytest.mark.parametrize("action,environ,expected", [
+    ("monitor", {}, codes.ERR_GENERIC),                                        # probe: never 7
+    ("monitor", {"OCF_RESKEY_CRM_meta_interval": "10000"}, codes.ERR_GENERIC),
+    ("start", {}, codes.ERR_GENERIC),
+    ("validate-all", {}, codes.ERR_GENERIC),
+    ("notify", {}, codes.SUCCESS),
+])
+def test_a_state_the_environment_hides_is_an_error_for_every_action_even_the_probe(action, environ, expected):
+    """issue 9 §1: a tool missing from PATH while its kernel side is present proves nothing."""
+    Toy.broken = UNKNOWN
+    rc, _out, err = run(action, **environ)
+    assert rc == expected
+    if rc:
+        assert "ocf-exit-reason:xl command not found, but /proc/xen exists" in err
+
+
+def test_stop_with_the_state_hidden_asks_the_agent_for_proof():
+    Toy.broken, Toy.stopped = UNKNOWN, False
+    rc, _out, err = run("stop")
+    assert rc == codes.ERR_GENERIC and "cannot verify that the resource is stopped: xl command not found" in err
+    Toy.stopped = True
+    assert run("stop")[0] == codes.SUCCESS
 
 
 def test_stop_that_cannot_prove_stopped_fails_with_reason():

@@ -20,14 +20,24 @@ and refuses to become a second Primary unless connected to the other Primary wit
 disks UpToDate (the only safe dual-primary: live migration).
 """
 
+from xenha import names
 from xenha.ocf import codes
-from xenha.ocf.agent import Action, ResourceAgent, main as ocf_main
+from xenha.ocf.agent import Action, ResourceAgent, ToolMissing, main as ocf_main
 from xenha.ocf.codes import OcfError
 from xenha.ocf.deadline import DeadlineExceeded
 from xenha.ocf.parameters import INTEGER, SELECT, STRING, Parameter
-from xenha.tools import drbd, runner
+from xenha.tools.binaries import ToolNotFound
+from xenha.tools.drbd import (QUERY_TIMEOUT, Drbd, DrbdError, DrbdRefused, ResourceState,
+                              allows_two_primaries)
 
 DEFAULT_SCORES = "1000 10000"
+
+
+class ModuleAbsent(OcfError):
+    """No DRBD kernel module is loaded: no resource can be configured on this node."""
+
+    def __init__(self):
+        super().__init__(codes.ERR_INSTALLED, "the DRBD kernel module is not loaded")
 
 PARAMETERS = (
     Parameter("drbd_resource", STRING, "DRBD resource name",
@@ -87,7 +97,7 @@ def parse_scores(text: str) -> tuple[int, int]:
     return numbers[-2], numbers[-1]
 
 
-def problems_of(state: drbd.ResourceState) -> tuple[list[str], list[str]]:
+def problems_of(state: ResourceState) -> tuple[list[str], list[str]]:
     """(errors, degradations) of a configured resource, as short phrases."""
     errors, degraded = [], []
     for device in state.devices.values():
@@ -117,7 +127,7 @@ def problems_of(state: drbd.ResourceState) -> tuple[list[str], list[str]]:
     return errors, degraded
 
 
-def monitor_verdict(state: drbd.ResourceState | None) -> tuple[int, str]:
+def monitor_verdict(state: ResourceState | None) -> tuple[int, str]:
     """The monitor's answer and reason for a resource state (None: not configured)."""
     if state is None:
         return codes.NOT_RUNNING, "not configured"
@@ -132,7 +142,7 @@ def monitor_verdict(state: drbd.ResourceState | None) -> tuple[int, str]:
     return (codes.RUNNING_PROMOTED if promoted else codes.SUCCESS), "healthy"
 
 
-def promotion_score(state: drbd.ResourceState | None, scores: tuple[int, int]) -> int | None:
+def promotion_score(state: ResourceState | None, scores: tuple[int, int]) -> int | None:
     """The promotion score this node deserves; None means "remove it" (never promote)."""
     if state is None or not state.all_local_up_to_date():
         return None
@@ -148,7 +158,7 @@ def promotion_score(state: drbd.ResourceState | None, scores: tuple[int, int]) -
     return known
 
 
-def promote_refusal(state: drbd.ResourceState | None) -> str | None:
+def promote_refusal(state: ResourceState | None) -> str | None:
     """Why this node must not become Primary now, or None."""
     if state is None:
         return "the resource is not up on this node"
@@ -164,88 +174,6 @@ def promote_refusal(state: drbd.ResourceState | None) -> str | None:
         if bad:
             return f"{peer} is Primary with disk {'/'.join(bad)}: dual-primary needs both UpToDate"
     return None
-
-
-# --- the tools for one resource ---------------------------------------------------------
-QUERY_TIMEOUT = 15.0
-CHANGE_TIMEOUT = 60.0
-
-
-def detect_version(environ, timeout: float) -> str | None:
-    """"9", "8.4", or None when no DRBD module is loaded. drbd-utils' own override
-    (DRBD_DRIVER_VERSION_OVERRIDE) wins, then /proc/drbd, then `drbdsetup --version`."""
-    override = environ.get("DRBD_DRIVER_VERSION_OVERRIDE", "")
-    if override:
-        return "8.4" if override.startswith("8.") else "9"
-    try:
-        with open("/proc/drbd", encoding="ascii", errors="replace") as handle:
-            first = handle.readline()
-        if first.startswith("version: 8."):
-            return "8.4"
-        if first.startswith("version: "):
-            return "9"
-    except OSError:
-        pass
-    try:
-        result = runner.run(["drbdsetup", "--version"], timeout, env=environ)
-    except runner.ToolNotFound:
-        return None
-    for line in result.stdout.splitlines():
-        key, _eq, value = line.partition("=")
-        if key == "DRBD_KERNEL_VERSION_CODE":
-            code = int(value, 16) if value.startswith("0x") else 0
-            if code == 0:
-                return None
-            return "8.4" if code >> 16 == 8 else "9"
-    return None
-
-
-class DrbdTools:
-    """drbdadm and drbdsetup for one resource, every call bounded."""
-
-    def __init__(self, resource: str, conf: str, drbdadm: str, environ, version: str):
-        self.resource = resource
-        self.conf = conf
-        self.drbdadm = drbdadm
-        self.environ = environ
-        self.version = version
-
-    def adm(self, args, timeout: float) -> runner.CommandResult:
-        return runner.run([self.drbdadm, "-c", self.conf, *args], timeout, env=self.environ)
-
-    def state(self, timeout: float) -> drbd.ResourceState | None:
-        """The resource on this node, or None when it is not configured (certain)."""
-        if self.version == "8.4":
-            return self._state_84(timeout)
-        result = runner.run(["drbdsetup", "events2", "--now", self.resource], timeout, env=self.environ)
-        if result.returncode == drbd.RC_NO_OBJECT and "No such resource" in result.stderr:
-            return None
-        if not result.ok:
-            raise drbd.DrbdError(f"cannot read the state of {self.resource}: {result.describe()}", result)
-        return drbd.parse_events2(result.stdout).get(self.resource)
-
-    def _state_84(self, timeout: float) -> drbd.ResourceState | None:
-        answers = {}
-        for query in ("role", "cstate", "dstate"):
-            result = self.adm([query, self.resource], timeout)
-            text = result.stdout.strip()
-            if result.returncode == drbd.RC_NO_OBJECT or text == "Unconfigured" or "Unconfigured" in result.stderr:
-                return None
-            if not result.ok or not text:
-                raise drbd.DrbdError(f"cannot read the state of {self.resource}: {result.describe()}", result)
-            answers[query] = text.splitlines()[0].strip()
-        roles, disks = answers["role"].partition("/"), answers["dstate"].partition("/")
-        fake = (f"exists resource name:{self.resource} role:{roles[0]} suspended:no\n"
-                f"exists device name:{self.resource} volume:0 minor:0 disk:{disks[0]} client:no quorum:yes\n")
-        cstate = answers["cstate"]
-        connection = "Connected" if cstate in drbd.RESYNC_STATES or cstate == "Connected" else (
-            "Connecting" if cstate in ("WFConnection", "Unconnected") else cstate)
-        replication = cstate if cstate in drbd.RESYNC_STATES else ("Established" if cstate == "Connected" else "Off")
-        fake += (f"exists connection name:{self.resource} peer-node-id:1 conn-name:peer connection:{connection} "
-                 f"role:{roles[2] or 'Unknown'}\n"
-                 f"exists peer-device name:{self.resource} peer-node-id:1 conn-name:peer volume:0 "
-                 f"replication:{replication} peer-disk:{disks[2] or 'DUnknown'}\n")
-        return drbd.parse_events2(fake).get(self.resource)
 
 
 # --- the agent ----------------------------------------------------------------------------
@@ -269,11 +197,14 @@ class DrbdResourceAgent(ResourceAgent):
         "(DRBD 9 and 8.4 are both handled), connect_only_after_promote and unfence_extra_args.")
     PARAMETERS = PARAMETERS
     ACTIONS = ACTIONS
+    # validate-all at 10 also asks drbdadm about the resource (module, file, dump)
+    CHECK_LEVELS = (0, 10)
 
     def __init__(self, env, log, deadline):
         super().__init__(env, log, deadline)
         self.resource = self.params.drbd_resource or ""
-        self._tools = None
+        self._drbd = None
+        self._crm = None
         self._record = None
 
     # --- collaborators -------------------------------------------------------------------
@@ -284,52 +215,89 @@ class DrbdResourceAgent(ResourceAgent):
             self._record = ResourceRecord(self.env.rsctmp, self.NAME, self.env.instance)
         return self._record
 
-    def version(self) -> str | None:
-        forced = self.params.drbd_version
-        if forced != "auto":
-            return forced
-        remembered = self.record.read().get("version")
-        return remembered or detect_version(self.env.environ, self.deadline.timeout(QUERY_TIMEOUT))
+    @property
+    def drbd(self) -> Drbd:
+        """The driver; its version is the forced one, else the one start remembered, else
+        unknown until `check_module` detects it."""
+        if self._drbd is None:
+            forced = self.params.drbd_version
+            version = forced if forced != "auto" else self.record.read().get("version") or None
+            self._drbd = Drbd(self.resource, self.params.drbdconf, self.params.drbdadm, self.env.environ, version)
+        return self._drbd
 
     @property
-    def tools(self) -> DrbdTools:
-        if self._tools is None:
-            version = self.version()
-            if version is None:
-                raise OcfError(codes.ERR_INSTALLED, "the DRBD kernel module is not loaded")
-            self._tools = DrbdTools(self.resource, self.params.drbdconf, self.params.drbdadm, self.env.environ,
-                                    version)
-        return self._tools
+    def crm(self):
+        if self._crm is None:
+            from xenha.tools.crm import Crm
+            self._crm = Crm(env=self.env.environ)
+        return self._crm
 
-    def state(self) -> drbd.ResourceState | None:
+    def check_module(self) -> None:
+        """5 without a DRBD module (probe 7, monitor 1, stop 0)."""
+        if self.drbd.version is None and self.drbd.detect_version(self.deadline.timeout(QUERY_TIMEOUT)) is None:
+            raise ModuleAbsent()
+
+    def config_problem(self) -> str | None:
+        """Why drbdadm cannot read the configuration file, None when it can (a FIFO or a
+        directory is refused here: drbdadm would block on it or fail)."""
+        from xenha.ocf.files import check_regular
+
+        path = self.params.drbdconf
         try:
-            return self.tools.state(self.deadline.timeout(QUERY_TIMEOUT))
-        except drbd.DrbdError as error:
+            check_regular(path)
+        except OSError as error:
+            return f"DRBD configuration {path} unreadable: {error.strerror or error}"
+        return None
+
+    def state(self) -> ResourceState | None:
+        self.check_module()
+        if self.drbd.version == "8.4":   # 8.4's state comes from drbdadm, which reads the configuration
+            problem = self.config_problem()
+            if problem:
+                raise OcfError(codes.ERR_GENERIC, f"cannot read the state of {self.resource}: {problem}")
+        try:
+            return self.drbd.state(self.deadline.timeout())
+        except DrbdError as error:
             raise OcfError(codes.ERR_GENERIC, str(error)) from None
 
     # --- validation ------------------------------------------------------------------------
+    def parameter_problems(self) -> list[OcfError]:
+        problems = []
+        why = self.name_problem()
+        if why:
+            problems.append(why)
+        if not self.params.drbdconf.startswith("/"):
+            problems.append(self.invalid("drbdconf", "is not an absolute path"))
+        return problems
+
+    def name_problem(self) -> OcfError | None:
+        """A resource name drbdadm could never have configured (it reads "all" as every
+        resource, a leading "-" as an option, ...): code 6, and nothing runs with it."""
+        why = self.resource and names.check_drbd_resource_name(self.resource)
+        return self.invalid("drbd_resource", why) if why else None
+
     def check_environment(self) -> None:
         action = self.env.action
         if action != "stop":
             parse_scores(self.params.promotion_scores)
         if not self.resource:
             raise OcfError(codes.ERR_CONFIGURED, "parameter drbd_resource is not set")
+        problem = self.name_problem()
+        if problem:
+            raise problem   # for stop too: `drbdsetup down all` must never run
         if action in ("start", "promote", "validate-all", "reload-agent", "notify"):
             self.check_clone_meta()
         if action in ("validate-all", "reload-agent") and self.check_level < 10:
             return
-        path = self.env.environ.get("PATH", "")
-        for tool in (self.params.drbdadm, "drbdsetup"):
-            if runner.which(tool, path) is None:
-                raise OcfError(codes.ERR_INSTALLED, f"{tool} command not found")
-        _module_loaded = self.tools  # raises 5 without a DRBD module (probe 7, monitor 1, stop 0)
-        if action != "stop":
-            try:
-                with open(self.params.drbdconf, encoding="utf-8"):
-                    pass
-            except OSError as error:
-                raise OcfError(codes.ERR_INSTALLED,
-                               f"DRBD configuration {self.params.drbdconf} unreadable: {error.strerror}") from None
+        self.require(self.drbd)
+        self.check_module()
+        if action not in ("stop", "monitor"):
+            # Actions that run drbdadm with the configuration. Monitor and stop do not need
+            # it (drbdsetup reads the kernel's state): an unusable file never makes them
+            # answer "not running" (see state() for DRBD 8.4, whose state comes from drbdadm).
+            problem = self.config_problem()
+            if problem:
+                raise OcfError(codes.ERR_INSTALLED, problem)
         if action in ("start", "validate-all"):
             self.check_configuration()
 
@@ -354,30 +322,38 @@ class DrbdResourceAgent(ResourceAgent):
 
     def check_configuration(self) -> None:
         """The resource is defined for this host; dual-primary needs allow-two-primaries."""
-        result = self.tools.adm(["dump", self.resource], self.deadline.timeout(QUERY_TIMEOUT))
-        if not result.ok:
-            words = runner.last_line(result.stderr) or result.describe()
-            raise OcfError(codes.ERR_INSTALLED, f"{self.resource} is not usable on this node: {words}")
-        if (self.env.promoted_max or 1) >= 2 and "allow-two-primaries yes" not in " ".join(result.stdout.split()):
+        try:
+            dump = self.drbd.dump(self.deadline.timeout())
+        except DrbdError as error:
+            raise OcfError(codes.ERR_INSTALLED, f"{self.resource} is not usable on this node: {error}") from None
+        if (self.env.promoted_max or 1) >= 2 and not allows_two_primaries(dump):
             raise OcfError(codes.ERR_CONFIGURED,
                            f"promoted-max=2 needs 'allow-two-primaries yes;' in the net section of {self.resource}")
 
     def stop_when_invalid(self, problem: OcfError) -> int:
-        # Without drbdadm (or its configuration) drbdsetup can still take the resource down.
-        if problem.code == codes.ERR_INSTALLED and "kernel module is not loaded" in problem.reason:
-            self.log.info("no DRBD module: nothing can be configured; stop succeeds")
+        if not self.resource or self.name_problem():
+            self.log.info(f"{problem.reason}: this resource never configured anything through drbdadm; "
+                          "stop succeeds")
             return codes.SUCCESS
+        if isinstance(problem, (ToolMissing, ModuleAbsent)):
+            self.log.info(f"{problem.reason}, and no DRBD module on this host: nothing can be configured; "
+                          "stop succeeds")
+            return codes.SUCCESS
+        # drbdadm unusable (missing, or its configuration): drbdsetup needs neither.
+        return self.take_down_without_drbdadm(problem.reason)
+
+    def take_down_without_drbdadm(self, why: str) -> int:
+        """`drbdsetup down`: 0 when the resource is down (or was not configured), else 1."""
         try:
-            result = runner.run(["drbdsetup", "down", self.resource], self.deadline.timeout(CHANGE_TIMEOUT),
-                                env=self.env.environ)
-        except runner.ToolNotFound:
-            self.log.info("drbdsetup not installed: no DRBD resource can be configured; stop succeeds")
-            return codes.SUCCESS
-        if result.ok or (result.returncode == drbd.RC_NO_OBJECT and "No such resource" in result.stderr):
-            self.set_score(None)
-            return codes.SUCCESS
-        self.log.exit_reason(f"cannot take {self.resource} down: {drbd.state_change_failure(result)}")
-        return codes.ERR_GENERIC
+            self.drbd.teardown(self.deadline.timeout())
+        except ToolNotFound:
+            self.log.exit_reason(f"cannot take {self.resource} down: drbdsetup not found ({why})")
+            return codes.ERR_GENERIC
+        except DrbdError as error:
+            self.log.exit_reason(f"cannot take {self.resource} down: {error}")
+            return codes.ERR_GENERIC
+        self.set_score(None)
+        return codes.SUCCESS
 
     # --- promotion score -----------------------------------------------------------------
     def set_score(self, score: int | None) -> None:
@@ -386,17 +362,12 @@ class DrbdResourceAgent(ResourceAgent):
         wanted = "" if score is None else str(score)
         if record.get("score", "<none>") == wanted:
             return
-        argv = ["crm_attribute", "--promotion", "--lifetime", "reboot"]
-        if self.env.on_node:
-            argv += ["--node", self.env.on_node]
-        argv += ["--delete"] if score is None else ["--update", wanted]
+        from xenha.tools.crm import CrmError  # only when the score changes: not on a steady monitor
+
         try:
-            result = runner.run(argv, self.deadline.timeout(10.0, reserve=1.0), env=self.env.environ)
-        except (runner.ToolNotFound, DeadlineExceeded) as error:  # never fail an action over the score
-            self.log.warning(f"cannot set the promotion score: {error}")
-            return
-        if not result.ok:
-            self.log.warning(f"cannot set the promotion score to {wanted or 'none'}: {result.describe()}")
+            self.crm.set_promotion_score(score, self.env.on_node, self.deadline.timeout(reserve=1.0))
+        except (CrmError, DeadlineExceeded) as error:  # never fail an action over the score
+            self.log.warning(f"cannot set the promotion score to {wanted or 'none'}: {error}")
             return
         record["score"] = wanted
         self.record.write(record)
@@ -436,31 +407,32 @@ class DrbdResourceAgent(ResourceAgent):
         record = self.record.read()
         if record.get("fence_watch") != "1":
             return None
-        xpath = f"//rsc_location[starts-with(@id,'drbd-fence-by-handler-{self.resource}-')]"
+        from xenha.tools.crm import CrmError
+
         try:
-            result = runner.run(["cibadmin", "--query", "--xpath", xpath], self.deadline.timeout(10.0, reserve=1.0),
-                                env=self.env.environ)
-        except runner.ToolNotFound:
-            return None
-        if result.ok and "rsc_location" in result.stdout:
-            ident = result.stdout.split('id="', 1)[1].split('"', 1)[0] if 'id="' in result.stdout else "?"
+            found = self.crm.fencing_constraints(self.resource, self.deadline.timeout(reserve=1.0))
+        except CrmError:
+            return None  # cannot tell: keep watching
+        if found:
+            ident = found[0]
             return (f"stale fencing constraint {ident}: all disks are UpToDate and connected, but it still "
                     f"forbids promotion (remove it: pcs constraint delete {ident})")
-        if result.returncode in (0, 105, 6) or "No such device" in result.stderr:
-            record.pop("fence_watch", None)
-            self.record.write(record)
+        record.pop("fence_watch", None)
+        self.record.write(record)
         return None
 
     def action_start(self) -> int:
         state = self.state()
         if state is None:
-            result = self.tools.adm(["up", self.resource], self.deadline.timeout(CHANGE_TIMEOUT, reserve=5.0))
-            if not result.ok:
-                raise OcfError(codes.ERR_GENERIC, f"drbdadm up {self.resource}: {drbd.state_change_failure(result)}")
+            try:
+                self.drbd.up(self.deadline.timeout(reserve=5.0))
+            except DrbdError as error:
+                raise OcfError(codes.ERR_GENERIC, f"drbdadm up {self.resource}: {error}") from None
         else:
-            result = self.tools.adm(["adjust", self.resource], self.deadline.timeout(CHANGE_TIMEOUT, reserve=5.0))
-            if not result.ok:
-                self.log.warning(f"drbdadm adjust {self.resource}: {drbd.state_change_failure(result)}")
+            try:
+                self.drbd.adjust(self.deadline.timeout(reserve=5.0))
+            except DrbdError as error:
+                self.log.warning(f"drbdadm adjust {self.resource}: {error}")
         state = self.state()
         if state is None:
             raise OcfError(codes.ERR_GENERIC, f"{self.resource} is not configured after drbdadm up")
@@ -468,14 +440,14 @@ class DrbdResourceAgent(ResourceAgent):
             self.demote_to_secondary()  # start leaves the instance Unpromoted
         state = self.wait_for_peer()
         record = self.record.read()
-        record["version"] = self.tools.version
+        record["version"] = self.drbd.version
         self.record.write(record)
         self.update_score(state)
         if self.env.is_clone and monitor_verdict(state)[0] != codes.SUCCESS:
             self.log.info(f"{self.resource} started: {monitor_verdict(state)[1]}")
         return codes.SUCCESS
 
-    def wait_for_peer(self) -> drbd.ResourceState:
+    def wait_for_peer(self) -> ResourceState:
         """Wait up to wfc_timeout for the connections; a missing peer is not an error."""
         limit = self.deadline.remaining(reserve=3.0)
         waited, pause = 0.0, 0.1
@@ -493,12 +465,15 @@ class DrbdResourceAgent(ResourceAgent):
         return state
 
     def demote_to_secondary(self) -> None:
-        pause, last = 0.2, None
+        pause = 0.2
         while True:
-            result = self.tools.adm(["secondary", self.resource], self.deadline.timeout(CHANGE_TIMEOUT, reserve=2.0))
-            if result.ok:
+            try:
+                self.drbd.secondary(self.deadline.timeout(reserve=2.0))
                 return
-            last = drbd.state_change_failure(result)
+            except DrbdRefused as refused:
+                raise OcfError(codes.ERR_GENERIC, f"DRBD refused to demote {self.resource}: {refused}") from None
+            except DrbdError as error:
+                last = str(error)
             self.log.warning(f"drbdadm secondary {self.resource}: {last}")
             if not self.deadline.sleep(pause, reserve=2.0):
                 raise OcfError(codes.ERR_GENERIC, f"cannot demote {self.resource}: {last}")
@@ -507,23 +482,38 @@ class DrbdResourceAgent(ResourceAgent):
     def action_stop(self) -> int:
         state = self.state()
         if state is not None:
-            if state.primary:
-                self.demote_to_secondary()
-            result = self.tools.adm(["down", self.resource], self.deadline.timeout(CHANGE_TIMEOUT, reserve=2.0))
-            if not result.ok:
-                # drbdadm needs a readable configuration; drbdsetup does not.
-                self.log.warning(f"drbdadm down {self.resource}: {drbd.state_change_failure(result)}; "
-                                 "trying drbdsetup down")
-                result = runner.run(["drbdsetup", "down", self.resource],
-                                    self.deadline.timeout(CHANGE_TIMEOUT, reserve=2.0), env=self.env.environ)
+            unusable = self.config_problem()
+            if unusable:
+                # drbdadm would fail (or block on a FIFO): drbdsetup down needs no configuration.
+                self.log.warning(f"{unusable}; taking {self.resource} down with drbdsetup")
+                if self.take_down_without_drbdadm(unusable) != codes.SUCCESS:
+                    return codes.ERR_GENERIC
+            else:
+                self.down_with_drbdadm(state)
             if self.state() is not None:
-                raise OcfError(codes.ERR_GENERIC,
-                               f"{self.resource} still configured after drbdadm down: {drbd.state_change_failure(result)}")
+                raise OcfError(codes.ERR_GENERIC, f"{self.resource} is still configured after down")
         self.set_score(None)
         record = self.record.read()
         record.pop("version", None)
         self.record.write(record)
         return codes.SUCCESS
+
+    def down_with_drbdadm(self, state: ResourceState) -> None:
+        """Secondary, then down, through drbdadm; drbdsetup down when drbdadm fails."""
+        try:
+            if state.primary:
+                self.demote_to_secondary()
+            self.drbd.down(self.deadline.timeout(reserve=2.0))
+            return
+        except OcfError as failure:
+            why = failure.reason
+        except DrbdError as failure:
+            why = str(failure)
+        self.log.warning(f"{why}; trying drbdsetup down {self.resource}")
+        try:
+            self.drbd.teardown(self.deadline.timeout(reserve=1.0))
+        except DrbdError as last:
+            raise OcfError(codes.ERR_GENERIC, f"cannot take {self.resource} down: {last}") from None
 
     def action_promote(self) -> int:
         state = self.state()
@@ -537,13 +527,14 @@ class DrbdResourceAgent(ResourceAgent):
             raise OcfError(codes.ERR_GENERIC, refusal)
         pause = 0.5
         while True:
-            result = self.tools.adm(["primary", self.resource], self.deadline.timeout(CHANGE_TIMEOUT, reserve=2.0))
-            if result.ok:
+            try:
+                self.drbd.primary(self.deadline.timeout(reserve=2.0))
                 break
-            if result.returncode == drbd.RC_NEED_UP_TO_DATE:
+            except DrbdRefused as refused:   # no retry can change it: say DRBD's reason at once
                 self.update_score(self.state())
-                raise OcfError(codes.ERR_GENERIC, "Refusing to be promoted to Primary without access to UpToDate data")
-            words = drbd.state_change_failure(result)
+                raise OcfError(codes.ERR_GENERIC, f"DRBD refused to promote {self.resource}: {refused}") from None
+            except DrbdError as error:
+                words = str(error)
             self.log.warning(f"drbdadm primary {self.resource}: {words}; retrying")
             if not self.deadline.sleep(pause, reserve=2.0):
                 raise OcfError(codes.ERR_GENERIC, f"cannot promote {self.resource}: {words}")
@@ -571,9 +562,10 @@ class DrbdResourceAgent(ResourceAgent):
                 return codes.SUCCESS
             if notify.type == "post" and notify.operation == "start":
                 # A peer came up: make sure we connect to it (drbdadm applies only differences).
-                result = self.tools.adm(["adjust", self.resource], self.deadline.timeout(CHANGE_TIMEOUT, reserve=2.0))
-                if not result.ok:
-                    self.log.warning(f"drbdadm adjust {self.resource}: {drbd.state_change_failure(result)}")
+                try:
+                    self.drbd.adjust(self.deadline.timeout(reserve=2.0))
+                except DrbdError as error:
+                    self.log.warning(f"drbdadm adjust {self.resource}: {error}")
                 state = self.state()
             if notify.type == "post":
                 self.update_score(state)

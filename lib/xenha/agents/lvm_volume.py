@@ -11,16 +11,16 @@ sysfs (no process, no LVM metadata scan, no disk scan); depth 10 reads the LVM m
 Stop asks `dmsetup info` for open counts before deactivating.
 """
 
+from xenha import names as grammar
 from xenha.ocf import codes
 from xenha.ocf.agent import Action, ResourceAgent, main as ocf_main
 from xenha.ocf.codes import OcfError
 from xenha.ocf.parameters import SELECT, STRING, Parameter
-from xenha.tools import dmsetup, runner
+from xenha.tools import dmsetup
 
 OWNERSHIP_NONE = "none"
 OWNERSHIP_SYSTEM_ID = "system_id"
 OWNERSHIP_TAG = "tag"
-QUERY_TIMEOUT = 30.0
 READ_BYTES = 4096
 
 PARAMETERS = (
@@ -82,6 +82,7 @@ class LvmVolumeAgent(ResourceAgent):
         self.names = (self.params.lvs or "").replace(",", " ").split()
         self._lvm = None
         self._record = None
+        self.device_mapper = dmsetup.Dmsetup(env=self.env.environ)
 
     # --- collaborators (created on first use: the depth-0 monitor needs neither) --------
     @property
@@ -99,22 +100,54 @@ class LvmVolumeAgent(ResourceAgent):
         return self._record
 
     # --- validation ------------------------------------------------------------------
+    def parameter_problems(self) -> list[OcfError]:
+        problems = self.name_problems()
+        if self.params.ownership == OWNERSHIP_TAG:
+            from xenha.tools.lvm import tag_problem
+
+            why = tag_problem(self.params.tag)
+            if why:
+                problems.append(self.invalid("tag", why))
+        return problems
+
+    def name_problems(self) -> list[OcfError]:
+        """VG and LV names LVM refuses (or keeps for itself): no such volume can exist."""
+        problems = []
+        why = self.vg and grammar.check_vg_name(self.vg)
+        if why:
+            problems.append(self.invalid("vg", why))
+        for name in self.names:
+            why = grammar.check_lv_name(name)
+            if why:
+                problems.append(self.invalid("lvs", f"{name!r} {why}"))
+                break
+        return problems
+
     def check_environment(self) -> None:
         action = self.env.action
         if not self.vg:
             raise OcfError(codes.ERR_CONFIGURED, "parameter vg is not set")
-        if action in ("validate-all", "reload-agent") and self.check_level < 10:
+        if action == "stop":
+            # names LVM refuses never reach lvm (stop_when_invalid looks at device-mapper),
+            # and stop needs the tools only when something is active (action_stop)
+            for problem in self.name_problems():
+                raise problem
             return
-        path = self.env.environ.get("PATH", "")
-        for tool in ("dmsetup", "lvm"):
-            if runner.which(tool, path) is None:
-                raise OcfError(codes.ERR_INSTALLED, f"{tool} command not found")
+        if action in ("validate-all", "reload-agent", "monitor") and self.check_level < 10:
+            return   # the depth-0 monitor reads device-mapper's nodes: no tool needed
+        self.require(self.device_mapper, self.lvm)
 
     def stop_when_invalid(self, problem: OcfError) -> int:
-        if problem.code == codes.ERR_INSTALLED:
-            self.log.info(f"{problem.reason}: no LVM on this node, nothing can be active")
+        if not self.vg or grammar.check_vg_name(self.vg):
+            self.log.info(f"{problem.reason}: no such volume group can exist, this resource never activated "
+                          "anything; stop succeeds")
             return codes.SUCCESS
-        return super().stop_when_invalid(problem)
+        active, _inactive, suspended = self.activation_state()
+        if not active and not suspended:
+            self.log.info(f"{problem.reason}; device-mapper shows no LV of {self.vg} active: stop succeeds")
+            return codes.SUCCESS
+        self.log.exit_reason(f"cannot deactivate {' '.join(active + suspended)}: {problem.reason}")
+        return codes.ERR_GENERIC
 
     # --- what device-mapper says -------------------------------------------------------
     def expected_names(self) -> list[str] | None:
@@ -127,7 +160,7 @@ class LvmVolumeAgent(ResourceAgent):
     def open_counts(self) -> dict:
         """{lv name: MappedDevice} of this VG's active LVs, with open counts (dmsetup)."""
         try:
-            devices = dmsetup.devices_of_vg(self.vg, self.deadline.timeout(QUERY_TIMEOUT), env=self.env.environ)
+            devices = self.device_mapper.devices_of_vg(self.vg, self.deadline.timeout())
         except dmsetup.DmError as error:
             raise OcfError(codes.ERR_GENERIC, f"cannot ask device-mapper: {error}") from None
         prefix = self.vg.replace("-", "--") + "-"
@@ -139,8 +172,8 @@ class LvmVolumeAgent(ResourceAgent):
         device nodes and sysfs (no process: see tools/dmsetup.py)."""
         wanted = self.expected_names()
         if wanted is None:  # whole VG, never started here: whatever is active counts
-            wanted = dmsetup.names_of_vg(self.vg)
-        states = {name: dmsetup.mapped(dmsetup.dm_name(self.vg, name)) for name in wanted}
+            wanted = self.device_mapper.names_of_vg(self.vg)
+        states = {name: self.device_mapper.mapped(dmsetup.dm_name(self.vg, name)) for name in wanted}
         active = [name for name, state in states.items() if state.active and not state.suspended]
         inactive = [name for name, state in states.items() if not state.active]
         suspended = [name for name, state in states.items() if state.active and state.suspended]
@@ -167,8 +200,8 @@ class LvmVolumeAgent(ResourceAgent):
         from xenha.tools.lvm import LvmError
 
         try:
-            group = self.lvm.volume_group(self.vg, self.deadline.timeout(QUERY_TIMEOUT))
-            volumes = self.lvm.logical_volumes(self.vg, active, self.deadline.timeout(QUERY_TIMEOUT))
+            group = self.lvm.volume_group(self.vg, self.deadline.timeout())
+            volumes = self.lvm.logical_volumes(self.vg, active, self.deadline.timeout())
         except LvmError as error:
             raise OcfError(codes.ERR_GENERIC, f"cannot read LVM metadata of {self.vg}: {error}") from None
         if group is None:
@@ -194,11 +227,15 @@ class LvmVolumeAgent(ResourceAgent):
             raise OcfError(codes.ERR_GENERIC, f"{self.vg} lost its owner tag {self.params.tag}")
 
     def read_first_block(self, path: str) -> None:
-        # dd in a subprocess: a read from dead storage can hang, and must not hang the agent.
-        result = runner.run(["dd", f"if={path}", "of=/dev/null", f"bs={READ_BYTES}", "count=1", "iflag=direct"],
-                            self.deadline.timeout(10.0), env=self.env.environ)
-        if not result.ok:
-            raise OcfError(codes.ERR_GENERIC, f"cannot read {path}: {runner.last_line(result.stderr) or result.describe()}")
+        from xenha.tools.binaries import ToolNotFound
+        from xenha.tools.dd import Dd, ReadError
+
+        try:
+            Dd(env=self.env.environ).read_first_block(path, READ_BYTES, self.deadline.timeout())
+        except ReadError as error:
+            raise OcfError(codes.ERR_GENERIC, f"cannot read {path}: {error}") from None
+        except ToolNotFound as missing:
+            raise OcfError(codes.ERR_GENERIC, f"cannot read {path}: {missing}") from None
 
     def action_start(self) -> int:
         group = self.visible_group()
@@ -212,11 +249,12 @@ class LvmVolumeAgent(ResourceAgent):
         if not inactive:
             self.log.info(f"{self.vg}: {' '.join(active)} already active")
             return codes.SUCCESS
-        args = ["lvchange", "-ay", "--activationmode", self.params.activation_mode]
+        only_tagged = None
         if self.params.ownership == OWNERSHIP_TAG:
             self.add_owner_tag()
-            args += ["--config", f'activation{{volume_list=["@{self.params.tag}"]}}']
-        self.run_lvm(args + [f"{self.vg}/{name}" for name in inactive], "activate")
+            only_tagged = self.params.tag
+        self.run_lvm("activate", self.lvm.activate, self.vg, inactive, self.params.activation_mode,
+                     only_tagged=only_tagged)
         active, inactive, _suspended = self.activation_state()
         if inactive:
             raise OcfError(codes.ERR_GENERIC,
@@ -227,6 +265,12 @@ class LvmVolumeAgent(ResourceAgent):
 
     def action_stop(self) -> int:
         active, _inactive, suspended = self.activation_state()
+        if active or suspended:
+            try:
+                self.require(self.device_mapper, self.lvm)
+            except OcfError as missing:   # mapped LVs: device-mapper is here, the state is known
+                raise OcfError(codes.ERR_GENERIC,
+                               f"cannot deactivate {' '.join(active + suspended)}: {missing.reason}") from None
         counts = self.open_counts() if active or suspended else {}
         busy = [f"{name} (open {counts[name].open_count}x)" for name in active + suspended
                 if name in counts and counts[name].open_count > 0]
@@ -234,22 +278,30 @@ class LvmVolumeAgent(ResourceAgent):
             raise OcfError(codes.ERR_GENERIC,
                            f"not deactivating {self.vg}: LV still open, e.g. DRBD attached: {', '.join(busy)}")
         if active or suspended:
-            self.run_lvm(["lvchange", "-an"] + [f"{self.vg}/{name}" for name in active + suspended], "deactivate")
+            self.run_lvm("deactivate", self.lvm.deactivate, self.vg, active + suspended)
             active, _inactive, suspended = self.activation_state()
             if active or suspended:
                 raise OcfError(codes.ERR_GENERIC, f"{' '.join(active + suspended)} still active after lvchange -an")
         if self.params.ownership == OWNERSHIP_TAG:
-            self.remove_owner_tag()
+            from xenha.tools.lvm import tag_problem
+
+            if not self.lvm.lvm.installed():
+                self.log.warning(f"lvm is not installed: the owner tag {self.params.tag} stays on {self.vg}")
+            elif tag_problem(self.params.tag):
+                self.log.warning(f"tag {self.params.tag!r} {tag_problem(self.params.tag)}: not removing it")
+            else:
+                self.remove_owner_tag()
         self.record.remove()
         self.log.info(f"{self.vg}: inactive")
         return codes.SUCCESS
 
     # --- helpers of start/stop/validate ---------------------------------------------------
-    def run_lvm(self, args, what: str):
+    def run_lvm(self, what: str, change, *args, **options) -> None:
+        """One change through the LVM driver; 1 with lvm's words when it fails."""
         from xenha.tools.lvm import LvmError
 
         try:
-            return self.lvm.change(args, self.deadline.timeout(reserve=2.0))
+            change(*args, timeout=self.deadline.timeout(reserve=2.0), **options)
         except LvmError as error:
             raise OcfError(codes.ERR_GENERIC, f"cannot {what} {self.vg}: {error}") from None
 
@@ -259,7 +311,7 @@ class LvmVolumeAgent(ResourceAgent):
 
         foreign = self.params.ownership == OWNERSHIP_SYSTEM_ID
         try:
-            group = self.lvm.volume_group(self.vg, self.deadline.timeout(QUERY_TIMEOUT), foreign=foreign)
+            group = self.lvm.volume_group(self.vg, self.deadline.timeout(), foreign=foreign)
         except LvmError as error:
             raise OcfError(codes.ERR_GENERIC, f"cannot read volume group {self.vg}: {error}") from None
         if group is None:
@@ -272,7 +324,7 @@ class LvmVolumeAgent(ResourceAgent):
         from xenha.tools.lvm import LvmError
 
         try:
-            volumes = self.lvm.logical_volumes(self.vg, [], self.deadline.timeout(QUERY_TIMEOUT),
+            volumes = self.lvm.logical_volumes(self.vg, [], self.deadline.timeout(),
                                                foreign=self.params.ownership == OWNERSHIP_SYSTEM_ID)
         except LvmError as error:
             raise OcfError(codes.ERR_GENERIC, f"cannot list LVs of {self.vg}: {error}") from None
@@ -285,7 +337,7 @@ class LvmVolumeAgent(ResourceAgent):
         from xenha.tools.lvm import LvmError
 
         try:
-            volumes = self.lvm.logical_volumes(self.vg, names, self.deadline.timeout(QUERY_TIMEOUT),
+            volumes = self.lvm.logical_volumes(self.vg, names, self.deadline.timeout(),
                                                foreign=self.params.ownership == OWNERSHIP_SYSTEM_ID)
         except LvmError as error:
             raise OcfError(codes.ERR_GENERIC, f"cannot read LVs of {self.vg}: {error}") from None
@@ -298,7 +350,7 @@ class LvmVolumeAgent(ResourceAgent):
         from xenha.tools.lvm import LvmError
 
         try:
-            return self.lvm.local_system_id(self.deadline.timeout(QUERY_TIMEOUT))
+            return self.lvm.local_system_id(self.deadline.timeout())
         except LvmError as error:
             raise OcfError(codes.ERR_GENERIC, f"cannot read the local LVM system ID: {error}") from None
 
@@ -310,17 +362,14 @@ class LvmVolumeAgent(ResourceAgent):
             return group
         previous = group.systemid
         self.log.info(f"taking {self.vg} over from system ID {previous!r}")
-        args = ["vgchange", "-y", "--systemid", mine, self.vg]
-        if previous:  # a foreign VG: let lvm read it as if the previous owner's ID were ours
-            args[1:1] = ["--config", f'local/extra_system_ids=["{previous}"]']
-        self.run_lvm(args, "take over")
+        self.run_lvm("take over", self.lvm.set_system_id, self.vg, mine, previous=previous)
         return self.visible_group()
 
     def add_owner_tag(self) -> None:
-        self.run_lvm(["vgchange", "--addtag", self.params.tag, self.vg], "tag")
+        self.run_lvm("tag", self.lvm.add_tag, self.vg, self.params.tag)
 
     def remove_owner_tag(self) -> None:
-        self.run_lvm(["vgchange", "--deltag", self.params.tag, self.vg], "untag")
+        self.run_lvm("untag", self.lvm.remove_tag, self.vg, self.params.tag)
 
     def action_validate_all(self) -> int:
         if self.check_level < 10:

@@ -7,14 +7,14 @@ unreadable answer is an error (1). Every `xl` call is bounded by the operation's
 deadline, with time reserved for `xl destroy`.
 """
 
+from xenha import names
 from xenha.hypervisor import domain as dom
 from xenha.ocf import codes
-from xenha.ocf.agent import Action, ResourceAgent, main as ocf_main
+from xenha.ocf.agent import Action, ResourceAgent, ToolMissing, main as ocf_main
 from xenha.ocf.codes import OcfError
 from xenha.ocf.parameters import BOOLEAN, INTEGER, SELECT, STRING, Parameter
 from xenha.ocf.state import ResourceRecord
-from xenha.tools import runner
-from xenha.tools.xl import Xl, XlError
+from xenha.tools.xl import Xl, XlError, address_problem, config_string_problem, transport_problem
 
 DEFAULT_TRANSPORT = "ssh -o BatchMode=yes -o ConnectTimeout=10"
 SHUTDOWN_PV = "pv"
@@ -46,7 +46,9 @@ PARAMETERS = (
     Parameter(
         "name", STRING, "domain name",
         "Name of the domain as `xl list` shows it. Default: the name= setting of the config file. "
-        "Setting it explicitly is recommended: then monitor and stop never depend on the file.",
+        "Setting it explicitly is recommended: then monitor and stop never depend on the file. "
+        "Letters, digits, _ . and -; names xl reads as another domain (Domain-0, NAME--incoming, "
+        "NAME--migratedaway, a number) are refused.",
         unique_group="xen-domain-name"),
     Parameter(
         "shutdown_mode", SELECT, "how stop asks the guest to shut down",
@@ -75,7 +77,8 @@ PARAMETERS = (
         "migration_transport", STRING, "command that reaches the target's xl",
         "Command `xl migrate -s` uses instead of plain ssh; xl appends the target address and "
         "`xl migrate-receive`. The default never prompts (BatchMode) and gives up connecting "
-        "after 10 seconds.",
+        "after 10 seconds. Plain words only (a program and its arguments): xl hands it to sh, so "
+        "quotes, $, ;, | and other shell syntax are refused.",
         default=DEFAULT_TRANSPORT, reloadable=True),
     Parameter(
         "migration_preflight", BOOLEAN, "check the target before migrating",
@@ -130,19 +133,49 @@ class XenDomainAgent(ResourceAgent):
         self.record = ResourceRecord(env.rsctmp, self.NAME, env.instance)
 
     # --- validation ------------------------------------------------------------------
+    def parameter_problems(self) -> list[OcfError]:
+        problems = []
+        why = transport_problem(self.params.migration_transport)
+        if why:
+            problems.append(self.invalid("migration_transport", why))
+        attribute = self.params.migration_address_attribute
+        why = attribute and names.check_pacemaker_id(attribute)
+        if why:
+            problems.append(self.invalid("migration_address_attribute", why))
+        # A name is checked where a domain gets it (start, migration): monitor and stop
+        # look for the exact name in `xl list` whatever it is, and pass it after `--`.
+        if self.params.name and self.env.action not in ("monitor", "stop"):
+            why = domain_name_problem(self.params.name)
+            if why:
+                problems.append(self.invalid("name", why))
+        return problems
+
     def check_environment(self) -> None:
         action = self.env.action
         if action in ("validate-all", "reload-agent") and self.check_level < 10:
             return
-        if not self.xl.installed():
-            raise OcfError(codes.ERR_INSTALLED, f"xl command not found: {self.params.xl}")
+        if action in ("monitor", "stop", "migrate_to", "migrate_from"):
+            self.check_not_another_domain()
+        self.require(self.xl)
         if action == "start":
             self.load_config()
 
+    def check_not_another_domain(self) -> None:
+        """6 when xl would read this resource's domain name as another domain (dom0, a
+        migration copy, a domain id): no command may touch that domain; stop answers 0
+        (this resource could never have started it), a probe 7."""
+        name = self.domain_name()
+        why = names.check_other_domain(name)
+        if why:
+            raise OcfError(codes.ERR_CONFIGURED, f"domain name {name!r} {why}")
+
     def stop_when_invalid(self, problem: OcfError) -> int:
-        if problem.code == codes.ERR_INSTALLED:
-            # Without the toolstack no xl domain can be running on this node.
-            self.log.info(f"{problem.reason}: no xl domain can run here; stop succeeds")
+        if names.check_other_domain(self.domain_name()):
+            self.log.info(f"{problem.reason}: this resource never started that domain; stop succeeds")
+            return codes.SUCCESS
+        if isinstance(problem, ToolMissing):
+            # Neither Xen nor its toolstack on this host (tools/host.py): no domain can run here.
+            self.log.info(f"{problem.reason}, and this host has no Xen: no domain can run here; stop succeeds")
             self.record.remove()
             return codes.SUCCESS
         return super().stop_when_invalid(problem)
@@ -154,6 +187,8 @@ class XenDomainAgent(ResourceAgent):
         path = self.params.config
         if not path:
             raise OcfError(codes.ERR_CONFIGURED, "parameter config is not set")
+        if not path.startswith("/") or "=" in path:
+            raise self.invalid("config", "must be an absolute path without '=' (xl create reads '=' as a setting)")
         try:
             return xl_config.load(path)
         except FileNotFoundError:
@@ -228,17 +263,28 @@ class XenDomainAgent(ResourceAgent):
         return codes.SUCCESS
 
     def run_monitor_scripts(self, name: str) -> None:
-        for script in (self.params.monitor_scripts or "").split():
+        scripts = (self.params.monitor_scripts or "").split()
+        if not scripts:
+            return
+        from xenha.tools.binaries import ToolNotFound
+        from xenha.tools.hook import run_hook
+
+        for script in scripts:
             try:
-                result = runner.run([script, name], self.deadline.timeout(reserve=0.5), env=self.env.environ)
-            except runner.ToolNotFound:
+                result = run_hook([script, name], self.deadline.timeout(reserve=0.5), env=self.env.environ)
+            except ToolNotFound:
                 raise OcfError(codes.ERR_GENERIC, f"monitor script {script} not found or not executable") from None
             if not result.ok:
-                raise OcfError(codes.ERR_GENERIC, f"monitor script failed: {result.describe()}")
+                raise OcfError(codes.ERR_GENERIC, f"monitor script failed: {result.summary}")
 
     def action_start(self) -> int:
         config = self.load_config()
         name = self.params.name or config.name or self.env.instance
+        why = domain_name_problem(name)
+        if why:
+            source = ("the name parameter" if self.params.name else
+                      f"name= in {config.path}" if config.name else "the resource id")
+            raise OcfError(codes.ERR_CONFIGURED, f"domain name {name!r} (from {source}) {why}")
         presence = self.observe(name)
         if presence.running:
             self.log.info(f"domain {name} is already running")
@@ -249,12 +295,30 @@ class XenDomainAgent(ResourceAgent):
         self.remember(name)
         self.log.info(f"creating domain {name} from {config.path}")
         try:
-            self.xl.create(config.path, name, self.deadline.timeout(reserve=self.step_reserve))
-        except XlError as error:
-            raise OcfError(codes.ERR_GENERIC, str(error)) from None
-        self.wait_until_running(name)
+            try:
+                self.xl.create(config.path, name, self.deadline.timeout(reserve=self.step_reserve))
+            except XlError as error:
+                raise OcfError(codes.ERR_GENERIC, str(error)) from None
+            self.wait_until_running(name)
+        except OcfError:
+            self.remove_failed_start(name)
+            raise
         self.log.info(f"domain {name} is running")
         return codes.SUCCESS
+
+    def remove_failed_start(self, name: str) -> None:
+        """A start that failed leaves nothing behind: what exists under `name` now was
+        created by this start (it was absent before), so it goes (best effort, logged;
+        the stop Pacemaker runs next checks again)."""
+        from xenha.ocf.deadline import DeadlineExceeded
+
+        try:
+            presence = self.xl.presence(name, self.deadline.timeout(LIST_TIMEOUT))
+            for copy in presence.copies():
+                self.log.info(f"start failed: destroying {copy.name} ({copy.state})")
+                self.xl.destroy(copy.name, self.deadline.timeout(LIST_TIMEOUT))
+        except (XlError, DeadlineExceeded) as error:
+            self.log.warning(f"start failed and {name} could not be cleaned up: {error}")
 
     def wait_until_running(self, name: str) -> None:
         pause = 0.1
@@ -358,8 +422,12 @@ class XenDomainAgent(ResourceAgent):
         if self.params.migration_preflight:
             self.preflight(name, target, address, transport)
         self.log.info(f"migrating {name} to {target} ({address})")
-        outcome, result = self.xl.migrate(name, address, transport, self.deadline.timeout(reserve=self.step_reserve))
-        xl_said = runner.last_line(result.stderr) or result.describe()
+        try:
+            outcome, result = self.xl.migrate(name, address, transport,
+                                              self.deadline.timeout(reserve=self.step_reserve))
+        except XlError as refused:   # refused before anything ran
+            raise OcfError(codes.ERR_GENERIC, f"cannot migrate {name} to {target}: {refused}") from None
+        xl_said = result.said()
         if outcome == dom.MIGRATED:
             self.record.remove()
             self.log.info(f"domain {name} migrated to {target}")
@@ -380,14 +448,26 @@ class XenDomainAgent(ResourceAgent):
                        f"({short_presence(after)}): {xl_said}")
 
     def migration_address(self, target: str) -> str:
+        """The target's address for xl (a plain word: xl passes it to a shell), 1 when
+        the target's name or its node attribute is not one."""
+        why = migration_address_problem(target)   # also an argument of crm_attribute
+        if why:
+            raise OcfError(codes.ERR_GENERIC, f"migration target {why}: {target!r}")
+        address = self.node_attribute_address(target)
+        why = migration_address_problem(address)
+        if why:
+            raise OcfError(codes.ERR_GENERIC, f"migration address {why}: {address!r} (target {target})")
+        return address
+
+    def node_attribute_address(self, target: str) -> str:
         attribute = self.params.migration_address_attribute
         if not attribute:
             return target
-        from xenha.tools import crm
+        from xenha.tools.crm import Crm, CrmError
 
         try:
-            value = crm.node_attribute(target, attribute, self.deadline.timeout(LIST_TIMEOUT), env=self.env.environ)
-        except crm.CrmError as error:
+            value = Crm(env=self.env.environ).node_attribute(target, attribute, self.deadline.timeout(LIST_TIMEOUT))
+        except CrmError as error:
             raise OcfError(codes.ERR_GENERIC, f"cannot read node attribute {attribute} of {target}: {error}") from None
         if value is None:
             raise OcfError(codes.ERR_GENERIC, f"node attribute {attribute} is not set on {target}")
@@ -395,17 +475,13 @@ class XenDomainAgent(ResourceAgent):
 
     def preflight(self, name: str, target: str, address: str, transport: str) -> None:
         """Reach the target's xl through the transport and make sure it holds no copy."""
-        from xenha.tools.xl import parse_list
-
-        command = f"{transport} {address} xl list"
-        result = runner.run(["sh", "-c", command], self.deadline.timeout(30.0, reserve=self.step_reserve),
-                            env=self.env.environ)
-        if not result.ok:
-            raise OcfError(codes.ERR_GENERIC, f"preflight: cannot reach xl on {target}: {result.describe()}")
         try:
-            remote = dom.DomainPresence(name, parse_list(result.stdout))
+            remote = self.xl.remote_presence(name, transport, address,
+                                             self.deadline.timeout(30.0, reserve=self.step_reserve))
         except XlError as error:
-            raise OcfError(codes.ERR_GENERIC, f"preflight: unreadable xl list from {target}: {error}") from None
+            if error.result is not None:  # the transport or the remote xl failed
+                raise OcfError(codes.ERR_GENERIC, f"preflight: cannot reach xl on {target}: {error}") from None
+            raise OcfError(codes.ERR_GENERIC, f"preflight towards {target} failed: {error}") from None
         if not remote.absent:
             raise OcfError(codes.ERR_GENERIC,
                            f"refusing to migrate: {target} already has {short_presence(remote)}")
@@ -449,6 +525,26 @@ class XenDomainAgent(ResourceAgent):
     def action_reload_agent(self) -> int:
         # Nothing is cached between operations: new values apply from the next one.
         return codes.SUCCESS
+
+
+def domain_name_problem(name: str) -> str | None:
+    """Why `name` cannot be a domain this agent creates (dom0, a migration copy's name,
+    characters xl or its config parser would misread, look-alikes), None when it can."""
+    return names.check_domain_name(name) or config_string_problem(name)
+
+
+def migration_address_problem(address: str) -> str | None:
+    """Why `address` is neither an IP address nor a host name xl can pass to its shell."""
+    why = address_problem(address)   # one plain word: xl hands it to `sh -c`
+    if why:
+        return why
+    import ipaddress  # migrate_to only
+
+    try:
+        ipaddress.ip_address(address.partition("%")[0])   # IPv4, IPv6 (with a zone)
+        return None
+    except ValueError:
+        return names.check_hostname(address)
 
 
 def short_presence(presence: dom.DomainPresence) -> str:

@@ -17,55 +17,32 @@ def cli():
     """Highly available Xen domains on DRBD-replicated LVM, run by Pacemaker."""
 
 
-def _load(path: str):
-    """The description, or a clean exit listing every problem (exit 2)."""
-    from xenha.cluster import description
-
-    try:
-        return description.load(path)
-    except description.DescriptionError as problem:
-        for line in problem.problems:
-            click.echo(line, err=True)
-        raise SystemExit(2) from None
-
-
-def _allocate(desc, update: bool):
-    from xenha.cluster import allocation
+def _prepare(path: str, drbd_version: int | None = None):
+    """Everything `render` would write (xenha.render.files.prepare), or a clean exit
+    listing every problem with its file and key (exit 2). `validate`, `render` and
+    `simulate` all start here, so they accept and refuse the same descriptions."""
     from xenha.cluster.description import DescriptionError
+    from xenha.render import files
 
-    path = allocation.allocation_path(desc.path)
     try:
-        slots, added = allocation.allocate(desc, allocation.read(path))
+        return files.prepare(path, drbd_version)
     except DescriptionError as problem:
         for line in problem.problems:
             click.echo(line, err=True)
         raise SystemExit(2) from None
-    if added and not update:
-        raise click.ClickException(f"VMs without DRBD numbers: {', '.join(added)} "
-                                   f"(run `xenha render` to allocate them in {path})")
-    text = allocation.render(slots)
-    try:
-        with open(path, encoding="utf-8") as handle:
-            current = handle.read()
-    except OSError:
-        current = None
-    if update and text != current:
-        # Every VM's numbers are recorded, explicit ones too: removing them from the
-        # description later must not renumber the VM.
-        with open(path, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        for name in added:
-            slot = slots[name]
-            click.echo(f"allocated {name}: DRBD {slot.resource} minor {slot.minor} port {slot.port} -> {path}")
-    return slots
 
 
 @cli.command()
 @click.argument("description_file", type=click.Path(dir_okay=False))
 def validate(description_file):
-    """Check a cluster description; every problem is listed."""
-    desc = _load(description_file)
+    """Check a cluster description; every problem is listed. The description is
+    rendered in memory, so what validates also renders."""
+    rendering = _prepare(description_file)
+    desc = rendering.description
     click.echo(f"{description_file}: {len(desc.nodes)} nodes, {len(desc.vms)} VMs: valid")
+    if rendering.added:
+        click.echo(f"VMs without DRBD numbers yet: {', '.join(rendering.added)} "
+                   f"(`xenha render` records them in {rendering.allocation_path})")
 
 
 @cli.command()
@@ -79,14 +56,23 @@ def render(description_file, out_dir, drbd_version):
 
     New VMs get DRBD minors and ports, recorded next to the description in
     NAME.alloc.toml (keep it with the description: existing VMs are never renumbered).
+    Everything is rendered before anything is written; then all files are replaced
+    together, the allocation file last.
     """
     from xenha.render import files
 
-    desc = _load(description_file)
-    slots = _allocate(desc, update=True)
-    version = {"9": 9, "8.4": 8}.get(drbd_version or "")
-    for path, state in files.write(out_dir, files.render_all(desc, slots, version)):
-        click.echo(f"{state:9} {path}")
+    rendering = _prepare(description_file, {"9": 9, "8.4": 8}.get(drbd_version or ""))
+    try:
+        report = files.write_rendering(out_dir, rendering)
+    except files.WriteError as problem:
+        raise click.ClickException(str(problem)) from None
+    for path, state in report:
+        if path != rendering.allocation_path:
+            click.echo(f"{state:9} {path}")
+    for name in rendering.added:
+        slot = rendering.slots[name]
+        click.echo(f"allocated {name}: DRBD {slot.resource} minor {slot.minor} port {slot.port} "
+                   f"-> {rendering.allocation_path}")
 
 
 @cli.command()
@@ -100,8 +86,8 @@ def simulate(description_file, steps):
     from xenha.scenario import Simulation
     from xenha.tools.pacemaker import PacemakerError
 
-    desc = _load(description_file)
-    simulation = Simulation(desc)
+    rendering = _prepare(description_file)
+    simulation = Simulation(rendering.description, slots=rendering.slots)
     try:
         for step in steps:
             click.secho(f"== {step}", bold=True)

@@ -11,7 +11,16 @@ does the rest:
   `check_environment()` validate what that action needs. When they fail, one rule
   decides the answer (resource-agents' ocf-rarun):
   stop → `stop_when_invalid()` (0 only if the resource is provably stopped),
-  probe → 7, recurring monitor → 1, anything else → the error's own code;
+  notify → 0, a `StateUnknown` → 1 (probe included), probe → 7, recurring
+  monitor → 1, anything else → the error's own code;
+- the binaries an action needs are declared by the drivers (`binaries()`); an agent
+  passes its drivers to `require()`, the one place that decides what a missing binary
+  means. A tool missing from PATH proves nothing about the resource, so the driver is
+  asked whether the kernel side of its tool is on this host (`system_sign()`: Xen, the
+  DRBD module, device-mapper). Absent: `ToolMissing` (code 5; nothing can run here, so
+  probe 7 and stop 0 are certain). Present: `StateUnknown` (code 1 for every action,
+  probe included; stop asks the agent, which answers 0 only when it can prove the
+  resource stopped without the tool);
 - an `OcfError` from an action becomes its code plus an `ocf-exit-reason:` line;
   running out of time or an unexpected exception becomes 1 with a reason.
 """
@@ -42,6 +51,31 @@ class Action:
         self.start_delay = start_delay
 
 
+class ToolMissing(OcfError):
+    """A binary that a driver needs is not installed, and neither is the kernel side of
+    its tool (OCF_ERR_INSTALLED): nothing of this kind can run on this node.
+
+    Raised only by `ResourceAgent.require`; `driver` is the driver that needs it.
+    """
+
+    def __init__(self, tool: str, driver):
+        super().__init__(codes.ERR_INSTALLED, f"{tool} command not found")
+        self.tool = tool
+        self.driver = driver
+
+
+class StateUnknown(OcfError):
+    """The environment hides the resource's state (OCF_ERR_GENERIC on every action, the
+    probe included: "not running" only when certain). Raised by `require` when a binary
+    is missing while the kernel side of its tool is present (`sign` says why we think so)."""
+
+    def __init__(self, reason: str, tool: str | None = None, driver=None, sign: str | None = None):
+        super().__init__(codes.ERR_GENERIC, reason)
+        self.tool = tool
+        self.driver = driver
+        self.sign = sign
+
+
 # Actions every agent answers without touching the environment.
 _INFO_ACTIONS = ("meta-data", "usage", "help", "-h", "--help")
 
@@ -70,12 +104,29 @@ class ResourceAgent:
     # --- hooks for subclasses --------------------------------------------------------
     def check_parameters(self) -> None:
         """Invalid parameter values: an error (code 6) for every action but stop, which
-        carries on with the defaults (a failed stop fences the node)."""
+        carries on (a failed stop fences the node): with the default for a value that
+        does not parse, with the value itself for one `parameter_problems` refuses."""
         if self.env.action == "stop":
             for problem in self.params.errors:
                 self.log.warning(f"{problem.reason}; using the default for stop")
-        else:
-            self.params.raise_first_error()
+            for problem in self.parameter_problems():
+                self.log.warning(f"{problem.reason}; stop carries on")
+            return
+        self.params.raise_first_error()
+        for problem in self.parameter_problems():
+            raise problem
+
+    def parameter_problems(self) -> list[OcfError]:
+        """Values that parse but cannot be used for the current action, e.g. a name a
+        tool would misread (see `invalid`)."""
+        return []
+
+    def invalid(self, name: str, why: str) -> OcfError:
+        """Code 6 for parameter `name`: "parameter name='value': why"."""
+        for param in self.PARAMETERS:
+            if param.name == name:
+                return param.invalid(self.params.get(name), why)
+        raise KeyError(name)
 
     def check_environment(self) -> None:
         """Raise OcfError when what the current action needs is missing or invalid."""
@@ -84,6 +135,18 @@ class ResourceAgent:
         """Stop although `check_environment` failed: 0 only if provably stopped."""
         self.log.exit_reason(f"cannot verify that the resource is stopped: {problem.reason}")
         return codes.ERR_GENERIC
+
+    def require(self, *drivers) -> None:
+        """For the first binary one of `drivers` needs and cannot find: ToolMissing when
+        the kernel side of that driver's tool is absent from this host, else StateUnknown."""
+        for driver in drivers:
+            for binary in driver.binaries():
+                if not binary.installed():
+                    sign = driver.system_sign()
+                    if sign is None:
+                        raise ToolMissing(binary.name, driver)
+                    raise StateUnknown(f"{binary.name} command not found, but {sign}: the resource may be "
+                                       "active here and cannot be checked", binary.name, driver, sign)
 
     # --- derived facts ---------------------------------------------------------------
     @property
@@ -140,15 +203,18 @@ class ResourceAgent:
         if env.action == "stop":
             self.log.warning(f"stop with an invalid environment: {problem.reason}")
             return self.stop_when_invalid(problem)
+        if env.action == "notify":
+            self.log.warning(f"notify with an invalid environment: {problem.reason}")
+            return codes.SUCCESS
+        if isinstance(problem, StateUnknown):
+            self.log.exit_reason(problem.reason)
+            return problem.code
         if env.is_probe:
             self.log.info(f"probe: resource cannot run here ({problem.reason}); reporting not running")
             return codes.NOT_RUNNING
         if env.is_recurring_monitor:
             self.log.exit_reason(problem.reason)
             return codes.ERR_GENERIC
-        if env.action == "notify":
-            self.log.warning(f"notify with an invalid environment: {problem.reason}")
-            return codes.SUCCESS
         self.log.exit_reason(problem.reason)
         return problem.code
 

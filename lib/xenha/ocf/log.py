@@ -8,7 +8,8 @@
   Pacemaker keeps 128 characters of it.
 
 A log target that cannot be written (e.g. meta-data run as `nobody`) is skipped
-silently: logging must never change an action's outcome.
+silently, and every line is made writable first (`one_line`): logging must never change
+an action's outcome, whatever bytes a parameter holds.
 """
 
 import posix
@@ -26,7 +27,13 @@ _PRIORITIES = {"ERROR": 3, "WARNING": 4, "INFO": 6, "DEBUG": 7}
 
 
 def one_line(text: str) -> str:
-    return " ".join(str(text).split())
+    """`text` on one line that every log target can take: whitespace runs become one
+    space; other control characters, and bytes that were not UTF-8 (the surrogate
+    escapes a parameter's odd bytes decode to), become backslash escapes."""
+    text = " ".join(str(text).split())
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
 
 
 def shorten_reason(text: str, limit: int = EXIT_REASON_MAX) -> str:
@@ -38,7 +45,7 @@ class AgentLog:
     """Log lines of one agent invocation, tagged `<type>(<instance>)[pid]`."""
 
     def __init__(self, tag: str, environ, stream=None):
-        self.tag = tag
+        self.tag = one_line(tag)
         self.stream = stream if stream is not None else sys.stderr
         self.debug_enabled = environ.get("HA_debug", "0").strip() == "1"
         self.logfile = environ.get("HA_LOGFILE") or None
@@ -95,7 +102,7 @@ class AgentLog:
                 syslog.openlog(self.tag, syslog.LOG_PID, self.facility)
                 self._syslog = syslog
             self._syslog.syslog(_PRIORITIES[level], f"{level}: {message}")
-        except OSError:
+        except (OSError, ValueError):
             pass
 
     @staticmethod
@@ -103,5 +110,5 @@ class AgentLog:
         try:
             with open(path, "a", encoding="utf-8") as handle:
                 handle.write(line)
-        except OSError:
+        except (OSError, ValueError):
             pass

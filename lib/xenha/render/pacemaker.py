@@ -19,6 +19,14 @@ Per VM `<n>` (design.md, Pacemaker topology):
     location   each of the three avoids nodes that are not replicas   -INFINITY
     location   <n> prefers its preferred node                         PREFERRED_SCORE
 
+When a node's migration address is not its name, every node gets it as the permanent
+node attribute MIGRATION_ADDRESS_ATTRIBUTE and every domain reads it from there
+(xen-domain's migration_address_attribute).
+
+Every id is checked against the XML id grammar and for uniqueness (VMs `a` and `lv_a`,
+or a VM named like the tag, would otherwise make ids that collide, and the pcs script
+would skip one of them): a collision is refused with the keys of the VMs involved.
+
 The two one-way orders (not one symmetrical order) are what makes a node drain a live
 migration rather than a restart, while a demote can never run during a migration
 (design.md; proven by the scheduler scenarios in tests/scenarios). Operations are not
@@ -30,27 +38,22 @@ import shlex
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
-from xenha.cluster.description import Description
-from xenha.render import HEADER
+from xenha import names
+from xenha.agents import agent_class
+from xenha.cluster.description import Description, DescriptionError
+from xenha.render import header
 from xenha.render.xl import file_name as xl_file_name
 
 PREFERRED_SCORE = 50
 INFINITY = "INFINITY"
 VM_TAG = "xenha-vms"
 PROVIDER = "xenha"
+MIGRATION_ADDRESS_ATTRIBUTE = "xenha-migration-address"
 
 
 def agent_actions(agent_type: str):
     """The advertised actions of a xenha agent (the meta-data pcs reads)."""
-    if agent_type == "xen-domain":
-        from xenha.agents.xen_domain import ACTIONS
-    elif agent_type == "lvm-volume":
-        from xenha.agents.lvm_volume import ACTIONS
-    elif agent_type == "drbd-resource":
-        from xenha.agents.drbd_resource import ACTIONS
-    else:
-        raise KeyError(agent_type)
-    return ACTIONS
+    return agent_class(agent_type).ACTIONS
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,10 @@ class PacemakerConfig:
     resources: tuple                    # Primitive (stonith) and Clone/Primitive, in creation order
     constraints: tuple
     tags: tuple = field(default=())     # ((tag id, (ids...)),)
+    node_attributes: tuple = field(default=())   # ((node, ((name, value), ...)), ...)
+    # The description key that made each resource and constraint (same order), for messages.
+    resource_keys: tuple = field(default=())
+    constraint_keys: tuple = field(default=())
 
 
 def build(description: Description, slots: dict) -> PacemakerConfig:
@@ -121,9 +128,15 @@ def build(description: Description, slots: dict) -> PacemakerConfig:
     node_names = [n.name for n in description.nodes]
     properties = [("stonith-enabled", "false" if description.test_cluster else "true"),
                   ("migration-limit", str(defaults.migration_limit))]
-    resources, constraints = [], []
+    resources, constraints, resource_keys, constraint_keys = [], [], [], []
+    node_attributes = ()
+    domain_params = ()
+    if any(node.migration_address != node.name for node in description.nodes):
+        node_attributes = tuple((node.name, ((MIGRATION_ADDRESS_ATTRIBUTE, node.migration_address),))
+                                for node in description.nodes)
+        domain_params = (("migration_address_attribute", MIGRATION_ADDRESS_ATTRIBUTE),)
     if description.fencing.agent:
-        for node in node_names:
+        for index, node in enumerate(node_names):
             options = dict(description.fencing.options)
             options.update(description.fencing.devices.get(node, {}))
             options["pcmk_host_list"] = node
@@ -131,9 +144,12 @@ def build(description: Description, slots: dict) -> PacemakerConfig:
                               params=tuple(sorted(options.items())), ops=(("monitor", "60s"),))
             resources.append(fence)
             constraints.append(Location(f"location-fence_{node}-avoids-self", fence.id, node, "-INFINITY"))
+            resource_keys.append(f"nodes[{index}].name")
+            constraint_keys.append(f"nodes[{index}].name")
     vm_ids = []
-    for vm in description.vms:
+    for index, vm in enumerate(description.vms):
         slot = slots[vm.name]
+        first_constraint = len(constraints)
         lv = Clone(Primitive(f"lv_{vm.name}", "ocf", "lvm-volume", PROVIDER,
                              params=(("lvs", description.lv_name(vm)), ("vg", defaults.volume_group))),
                    meta=(("interleave", "true"),))
@@ -144,6 +160,7 @@ def build(description: Description, slots: dict) -> PacemakerConfig:
                      promotable=True)
         domain = Primitive(vm.name, "ocf", "xen-domain", PROVIDER,
                            params=(("config", f"{defaults.xen_config_dir}/{xl_file_name(vm)}"),
+                                   *domain_params,
                                    ("migration_transport", defaults.migration_transport),
                                    ("name", vm.name)),
                            meta=(("allow-migrate", "true"),))
@@ -164,14 +181,52 @@ def build(description: Description, slots: dict) -> PacemakerConfig:
         if vm.preferred_node:
             constraints.append(Location(f"location-{n}-prefers-{vm.preferred_node}", n, vm.preferred_node,
                                         str(PREFERRED_SCORE)))
-    return PacemakerConfig(description.path, tuple(properties), (("resource-stickiness", str(defaults.stickiness)),),
-                           tuple(resources), tuple(constraints), ((VM_TAG, tuple(vm_ids)),) if vm_ids else ())
+        key = f"vms[{index}].name"
+        resource_keys += [key] * 3
+        constraint_keys += [key] * (len(constraints) - first_constraint)
+    config = PacemakerConfig(description.path, tuple(properties), (("resource-stickiness", str(defaults.stickiness)),),
+                             tuple(resources), tuple(constraints), ((VM_TAG, tuple(vm_ids)),) if vm_ids else (),
+                             node_attributes, tuple(resource_keys), tuple(constraint_keys))
+    check_ids(configuration(config, node_names), config)
+    return config
+
+
+def check_ids(root: ET.Element, config: PacemakerConfig) -> None:
+    """Every id of the configuration is an XML id and used once; otherwise a
+    DescriptionError naming the description keys that made the ids."""
+    keys = {"resources": iter(config.resource_keys), "constraints": iter(config.constraint_keys)}
+    problems, seen, reported = [], {}, set()
+    for section in root:
+        section_keys = keys.get(section.tag)
+        for top in section:
+            where = next(section_keys, "") if section_keys is not None else ""
+            for element in top.iter():
+                ident = element.get("id")
+                if ident is None or element.tag in ("obj_ref", "node"):
+                    continue
+                why = names.check_pacemaker_id(ident)
+                if why:
+                    problems.append(f"{config.source}: {where or 'cluster'}: Pacemaker id {ident!r} {why}")
+                elif ident not in seen:
+                    seen[ident] = where
+                elif (seen[ident], where) not in reported:       # one line per pair
+                    first = seen[ident]
+                    reported.add((first, where))
+                    by = (f"by {first} and by {where}" if first and where and first != where
+                          else f"by {first or where} and by xenha's own configuration" if first or where
+                          else "by xenha's own configuration")
+                    problems.append(f"{config.source}: {where or first or 'cluster'}: Pacemaker id "
+                                    f"{ident!r} would be made twice ({by}); rename the VM")
+    if problems:
+        raise DescriptionError(list(dict.fromkeys(problems)))
 
 
 # --- (a) pcs commands --------------------------------------------------------------------
 def pcs_commands(config: PacemakerConfig) -> list[list[str]]:
     commands = [["property", "set"] + [f"{k}={v}" for k, v in config.properties],
                 ["resource", "defaults", "update"] + [f"{k}={v}" for k, v in config.rsc_defaults]]
+    for node, attributes in config.node_attributes:
+        commands.append(["node", "attribute", node] + [f"{k}={v}" for k, v in attributes])
     for item in config.resources:
         primitive = item.primitive if isinstance(item, Clone) else item
         if primitive.standard == "stonith":
@@ -220,7 +275,7 @@ def pcs_script(config: PacemakerConfig) -> str:
     """The pcs commands as a reviewable script that is idempotent to apply: properties and
     defaults are set (setting a value twice changes nothing), every object is created only
     when no element with its id exists yet, and VMs missing from the tag are added."""
-    lines = ["#!/bin/sh", f"# {HEADER.format(source=config.source)}",
+    lines = ["#!/bin/sh", f"# {header(config.source)}",
              "# Review, then apply to the cluster with: sh THIS_FILE",
              "# Try it on a CIB file first with:       PCS_FILE=cib.xml sh THIS_FILE",
              "# Applying it again changes nothing. It creates what is missing; it does not",
@@ -235,10 +290,16 @@ def pcs_script(config: PacemakerConfig) -> str:
         if created is None:
             lines.append(text)
             continue
-        lines.append(f"has \"//*[@id='{created}']\" || {text}")
+        # Ids are checked XML ids (no quote of either kind, see check_ids): safe inside
+        # the XPath, which is quoted for the shell all the same.
+        # Only the configuration: a live CIB's status section has ids too (lrm_rsc_op
+        # `NAME_last_0`), which would make a new object look present.
+        xpath = f'/cib/configuration//*[@id="{created}"]'
+        lines.append(f"has {shlex.quote(xpath)} || {text}")
         if command[:2] == ["tag", "create"]:
             for member in command[3:]:
-                lines.append(f"has \"//tag[@id='{created}']/obj_ref[@id='{member}']\" || "
+                xpath = f'/cib/configuration//tag[@id="{created}"]/obj_ref[@id="{member}"]'
+                lines.append(f"has {shlex.quote(xpath)} || "
                              f"pcs tag update {shlex.quote(created)} add {shlex.quote(member)}")
     return "\n".join(lines) + "\n"
 
@@ -296,8 +357,10 @@ def configuration(config: PacemakerConfig, nodes) -> ET.Element:
     crm_config = ET.SubElement(root, "crm_config")
     _nvpairs(crm_config, "cluster_property_set", "cib-bootstrap-options", config.properties)
     nodes_element = ET.SubElement(root, "nodes")
+    attributes = dict(config.node_attributes)
     for number, name in enumerate(nodes, start=1):
-        ET.SubElement(nodes_element, "node", {"id": str(number), "uname": name})
+        node = ET.SubElement(nodes_element, "node", {"id": str(number), "uname": name})
+        _nvpairs(node, "instance_attributes", f"nodes-{number}", attributes.get(name, ()))
     resources = ET.SubElement(root, "resources")
     for item in config.resources:
         if isinstance(item, Clone):
@@ -386,6 +449,7 @@ def canonical(cib_text: str) -> dict:
         "properties": {p.get("name"): p.get("value") for p in conf.find("crm_config").iter("nvpair")},
         "rsc_defaults": {p.get("name"): p.get("value") for p in conf.find("rsc_defaults").iter("nvpair")}
         if conf.find("rsc_defaults") is not None else {},
-        "nodes": sorted(n.get("uname") for n in conf.find("nodes")),
+        "nodes": sorted((n.get("uname"), tuple(sorted(pairs(n, "instance_attributes").items())))
+                        for n in conf.find("nodes")),
         "resources": resources, "constraints": constraints, "tags": tags,
     }

@@ -6,8 +6,9 @@ crash is seen and handled by the cluster (restart, fail count), not hidden by xl
 import hashlib
 
 from xenha.cluster.allocation import Slot
-from xenha.cluster.description import Description, Vm
-from xenha.render import HEADER
+from xenha import names
+from xenha.cluster.description import Description, DescriptionError, Vm
+from xenha.render import header
 from xenha.render.drbd import device
 
 
@@ -21,26 +22,35 @@ def mac_address(vm: Vm) -> str:
     return "00:16:3e:" + ":".join(f"{b:02x}" for b in (digest[0] & 0x7F, digest[1], digest[2]))
 
 
-def _quote(text: str) -> str:
-    if '"' in text or "\\" in text or "\n" in text:
-        raise ValueError(f"value {text!r} cannot be quoted in an xl config")
+def _quote(description: Description, text: str) -> str:
+    """An xl string. Values come checked from the description (printable ASCII without
+    quote or backslash); anything else is refused here once more."""
+    if names.check_ascii_line(text, refused='"\\'):
+        raise DescriptionError([f"{description.path}: {text!r} cannot be written into an xl config"])
     return f'"{text}"'
 
 
+def _spec_value(description: Description, text: str) -> str:
+    """A value inside a disk or vif spec ('key=value, key=value'): no separator, no quote."""
+    if names.check_ascii_line(text, refused="',= "):
+        raise DescriptionError([f"{description.path}: {text!r} cannot be written into an xl device spec"])
+    return text
+
+
 def render(description: Description, vm: Vm, slot: Slot) -> str:
-    lines = [f"# {HEADER.format(source=description.path)}",
-             f"name = {_quote(vm.name)}",
+    lines = [f"# {header(description.path)}",
+             f"name = {_quote(description, vm.name)}",
              'type = "pv"',
              f"memory = {vm.memory}",
              f"vcpus = {vm.vcpus}"]
     if vm.kernel:
-        lines.append(f"kernel = {_quote(vm.kernel)}")
+        lines.append(f"kernel = {_quote(description, vm.kernel)}")
     else:
-        lines.append(f"bootloader = {_quote(vm.bootloader)}")
+        lines.append(f"bootloader = {_quote(description, vm.bootloader)}")
     if vm.extra:
-        lines.append(f"extra = {_quote(vm.extra)}")
-    lines += [f"disk = [ 'format=raw, vdev=xvda, access=rw, target={device(slot)}' ]",
-              f"vif = [ 'bridge={vm.network}, mac={mac_address(vm)}' ]",
+        lines.append(f"extra = {_quote(description, vm.extra)}")
+    lines += [f"disk = [ 'format=raw, vdev=xvda, access=rw, target={_spec_value(description, device(slot))}' ]",
+              f"vif = [ 'bridge={_spec_value(description, vm.network)}, mac={mac_address(vm)}' ]",
               'on_poweroff = "destroy"',
               'on_reboot = "restart"',
               'on_crash = "destroy"']

@@ -5,7 +5,7 @@ Two ways to ask, both without an LVM metadata scan:
   a block device whose device number still exists in `/sys/dev/block/<maj>:<min>`, and
   `dm/suspended` there says whether I/O is suspended. This is what the depth-0 monitor
   uses: it must cost less than the shell agent's one `dmsetup` call.
-- `devices_of_vg()`: one `dmsetup info` call, which also gives open counts (stop needs
+- `Dmsetup.devices_of_vg()`: one `dmsetup info` call, which also gives open counts (stop needs
   them: an LV held open, e.g. by DRBD, must not be deactivated). Rows are asked for with
   an explicit separator and field list so the parsing does not depend on column widths:
 
@@ -17,19 +17,24 @@ r (read-only) / w, ... ; uuid of an LV is `LVM-<vg uuid><lv uuid>` (no dashes).
 
 import posix
 
-from xenha.tools import runner
+from xenha.tools.host import Host, sign_of_device_mapper
+from xenha.tools.tool import Tool
 
 MAPPER_DIR = "/dev/mapper"
+SYSFS_BLOCK_DIR = "/sys/dev/block"
 S_IFMT, S_IFBLK = 0o170000, 0o060000
 
 FIELDS = ("name", "attr", "open", "segments", "uuid")
+QUERY_TIMEOUT = 30.0
 NO_DEVICES = "No devices found"
 
 
 class DmError(Exception):
-    def __init__(self, message: str, result: runner.CommandResult | None = None):
+    """dmsetup failed or printed a row we cannot read."""
+
+    def __init__(self, message: str, result=None):
         super().__init__(message)
-        self.result = result
+        self.result = result  # the finished command (runner.CommandResult); None: unreadable output
 
 
 class MappedDevice:
@@ -70,15 +75,17 @@ class NodeState:
         self.suspended = suspended
 
 
-def mapped(name: str, mapper_dir: str = MAPPER_DIR) -> NodeState:
+def mapped(name: str, mapper_dir: str = MAPPER_DIR, sysfs_dir: str = SYSFS_BLOCK_DIR) -> NodeState:
     """Whether the device-mapper device `name` exists (node and kernel device), suspended or not."""
+    if not name or "/" in name or name in (".", ".."):
+        return NodeState(name, False, False)   # no device-mapper name: nothing to look at
     try:
         info = posix.stat(f"{mapper_dir}/{name}")
     except OSError:
         return NodeState(name, False, False)
     if info.st_mode & S_IFMT != S_IFBLK:
         return NodeState(name, False, False)
-    sysfs = f"/sys/dev/block/{posix.major(info.st_rdev)}:{posix.minor(info.st_rdev)}"
+    sysfs = f"{sysfs_dir}/{posix.major(info.st_rdev)}:{posix.minor(info.st_rdev)}"
     try:
         posix.stat(sysfs)
     except OSError:
@@ -124,11 +131,32 @@ def parse_info(text: str) -> list[MappedDevice]:
     return devices
 
 
-def devices_of_vg(vg: str, timeout: float, env=None) -> dict:
-    """{dm name: MappedDevice} of the active LVs of `vg` (one dmsetup call)."""
-    argv = ["dmsetup", "info", "-c", "--noheadings", "--noflush", "--separator", "|",
-            "-o", ",".join(FIELDS), "-S", f"vg_name={vg}"]
-    result = runner.run(argv, timeout, env=env)
-    if not result.ok:
-        raise DmError(result.describe(), result)
-    return {device.name: device for device in parse_info(result.stdout)}
+class Dmsetup:
+    """device-mapper on this host: the process-free reads above (seen from the host's
+    root, see tools/host.py) and the dmsetup calls agents make."""
+
+    def __init__(self, env=None):
+        self.dmsetup = Tool("dmsetup", env)
+        self.host = Host(env)
+
+    def binaries(self) -> tuple:
+        return (self.dmsetup,)
+
+    def system_sign(self) -> str | None:
+        """Why device-mapper is present on this host, None when it is not."""
+        return sign_of_device_mapper(self.host)
+
+    def mapped(self, name: str) -> NodeState:
+        return mapped(name, self.host.path(MAPPER_DIR), self.host.path(SYSFS_BLOCK_DIR))
+
+    def names_of_vg(self, vg: str) -> list[str]:
+        return names_of_vg(vg, self.host.path(MAPPER_DIR))
+
+    def devices_of_vg(self, vg: str, timeout: float) -> dict:
+        """{dm name: MappedDevice} of the active LVs of `vg` (one dmsetup call)."""
+        args = ["info", "-c", "--noheadings", "--noflush", "--separator", "|",
+                "-o", ",".join(FIELDS), "-S", f"vg_name={vg}"]
+        result = self.dmsetup.run(args, min(timeout, QUERY_TIMEOUT))
+        if not result.ok:
+            raise DmError(result.describe(), result)
+        return {device.name: device for device in parse_info(result.stdout)}

@@ -1,4 +1,5 @@
-"""lvm2 (2.03): report parsing into typed values, and the commands agents run.
+"""lvm2 (2.03): the `Lvm` driver, every lvm command agents and handlers run (argv,
+timeouts, typed answers); the rows it returns are typed in tools/lvm_report.py.
 
 Every report is read from `--reportformat json` on stdout only: stderr can interleave
 with the JSON on a shared stream, newer lvm2 adds a top-level `"log"` array (the default
@@ -6,166 +7,123 @@ from 2.03.26), every value is a string and "" means undefined. Sizes are asked f
 bytes (`--units b --nosuffix`). Not found is an empty list with exit code 5 and the
 reason on stderr ("Volume group "X" not found", "Failed to find logical volume "vg/lv"").
 
-`json` is imported on first use: these calls happen in start, stop, validation and deep
-monitors, not in the cheap monitor (which asks device-mapper, see tools/dmsetup.py).
+The report types and `json` are imported on first use: reports run in start, stop,
+validation and deep monitors, not in the cheap monitor (which asks device-mapper, see
+tools/dmsetup.py, and only checks through `binaries()` that lvm is installed). For the
+same reason the methods carry no annotations naming the report types.
 """
 
-from xenha.tools import runner
+from xenha.tools.tool import Tool
 
 LV_FIELDS = ("vg_name", "lv_name", "lv_attr", "lv_size", "lv_active", "lv_tags", "lv_path", "origin",
              "lv_uuid", "segtype", "lv_health_status", "lv_autoactivation")
 VG_FIELDS = ("vg_name", "vg_attr", "vg_systemid", "vg_tags", "vg_exported", "pv_count", "lv_count",
              "vg_missing_pv_count", "vg_free", "vg_extent_size", "vg_uuid", "vg_autoactivation",
              "vg_lock_type")
+# The resync handler looks an LV up by its device path: the fields it needs.
+DEVICE_LV_FIELDS = ("vg_name", "lv_name", "lv_size", "lv_attr", "origin", "lv_path")
 RC_NOT_FOUND = 5
+# How long one report may take at most (callers pass less when their deadline is nearer).
+# Changes have no cap of their own: activating a large VG may take long, and the
+# caller's operation timeout is the bound that matters.
+QUERY_TIMEOUT = 30.0
+
+
+# lvm(8): a tag is made of these characters (and at most 1024 of them); tags and system
+# IDs also land inside `--config` strings below, where a quote would end the string.
+TAG_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+.-/=!:&#")
+TAG_MAX = 1024
+
+
+def tag_problem(tag: str) -> str | None:
+    """Why `tag` is not an LVM tag (None when it is)."""
+    if not tag:
+        return "is empty"
+    bad = sorted({c for c in tag if c not in TAG_CHARS})
+    if bad:
+        return "has characters LVM refuses in a tag: " + ", ".join(ascii(c) for c in bad)
+    if tag[0] == "-":
+        return "must not start with '-'"
+    return "is longer than 1024 characters" if len(tag) > TAG_MAX else None
+
+
+def _config_word(value: str, what: str) -> str:
+    """`value` for a string inside `--config`: refused when it would end the string."""
+    if '"' in value or "\\" in value or not value.isprintable():
+        raise LvmError(f"refusing to put {what} {value!r} into an lvm --config string")
+    return value
 
 
 class LvmError(Exception):
     """An lvm command failed or printed something unreadable."""
 
-    def __init__(self, message: str, result: runner.CommandResult | None = None):
+    def __init__(self, message: str, result=None):
         super().__init__(message)
-        self.result = result
+        self.result = result  # the finished command (runner.CommandResult); None: unreadable output
 
 
-def parse_report(text: str, kind: str) -> list[dict]:
-    """The rows of a JSON report (`kind` is "lv", "vg" or "pv"), tolerant of the "log" key."""
-    import json
-
-    start = text.find("{")
-    if start < 0:
-        raise LvmError("lvm printed no JSON report")
-    try:
-        document = json.loads(text[start:])
-    except ValueError as bad:
-        raise LvmError(f"lvm printed unreadable JSON: {bad}") from None
-    rows = []
-    for section in document.get("report", []):
-        rows.extend(section.get(kind, []))
-    return rows
-
-
-def split_tags(text: str) -> list[str]:
-    return [tag for tag in text.split(",") if tag]
-
-
-def _int(text: str) -> int | None:
-    text = (text or "").strip()
-    return int(text) if text.isdigit() else None
-
-
-class LogicalVolume:
-    """One row of `lvs`, typed. `attr` is lvs' 10-character lv_attr."""
-
-    __slots__ = ("vg", "name", "attr", "size", "tags", "path", "origin", "uuid", "segtype", "health",
-                 "autoactivation", "active_field")
-
-    def __init__(self, row: dict):
-        self.vg = row.get("vg_name", "")
-        self.name = row.get("lv_name", "")
-        self.attr = row.get("lv_attr", "")
-        self.size = _int(row.get("lv_size", ""))
-        self.tags = split_tags(row.get("lv_tags", ""))
-        self.path = row.get("lv_path", "") or f"/dev/{self.vg}/{self.name}"
-        self.origin = row.get("origin", "")
-        self.uuid = row.get("lv_uuid", "")
-        self.segtype = row.get("segtype", "")
-        self.health = row.get("lv_health_status", "")
-        self.autoactivation = row.get("lv_autoactivation", "") == "enabled"
-        self.active_field = row.get("lv_active", "")
-
-    @property
-    def full_name(self) -> str:
-        return f"{self.vg}/{self.name}"
-
-    def _attr(self, index: int) -> str:
-        return self.attr[index] if len(self.attr) > index else "?"
-
-    @property
-    def active(self) -> bool | None:
-        """True/False from the state character; None when lvm cannot tell (`X`)."""
-        state = self._attr(4)
-        if state == "X" or state == "?":
-            return None
-        return state in ("a", "s", "i", "d")
-
-    @property
-    def open(self) -> bool | None:
-        flag = self._attr(5)
-        if flag == "X" or flag == "?":
-            return None
-        return flag == "o"
-
-    @property
-    def partial(self) -> bool:
-        """Missing PVs under this LV (attr 9 `p`, or health "partial")."""
-        return self._attr(8) == "p" or self.health == "partial"
-
-    @property
-    def is_snapshot(self) -> bool:
-        return self._attr(0) in ("s", "S")
-
-    def __repr__(self) -> str:
-        return f"LogicalVolume({self.full_name}, {self.attr})"
-
-
-class VolumeGroup:
-    """One row of `vgs`, typed."""
-
-    __slots__ = ("name", "attr", "systemid", "tags", "exported", "pv_count", "lv_count", "missing_pvs",
-                 "free", "extent_size", "uuid", "autoactivation", "lock_type")
-
-    def __init__(self, row: dict):
-        self.name = row.get("vg_name", "")
-        self.attr = row.get("vg_attr", "")
-        self.systemid = row.get("vg_systemid", "")
-        self.tags = split_tags(row.get("vg_tags", ""))
-        self.exported = row.get("vg_exported", "") == "exported" or self.attr[2:3] == "x"
-        self.pv_count = _int(row.get("pv_count", ""))
-        self.lv_count = _int(row.get("lv_count", ""))
-        self.missing_pvs = _int(row.get("vg_missing_pv_count", "")) or 0
-        self.free = _int(row.get("vg_free", ""))
-        self.extent_size = _int(row.get("vg_extent_size", ""))
-        self.uuid = row.get("vg_uuid", "")
-        self.autoactivation = row.get("vg_autoactivation", "") == "enabled"
-        self.lock_type = row.get("vg_lock_type", "")
-
-    @property
-    def partial(self) -> bool:
-        return self.missing_pvs > 0 or self.attr[3:4] == "p"
-
-    def __repr__(self) -> str:
-        return f"VolumeGroup({self.name}, {self.attr}, systemid={self.systemid!r})"
-
-
-def not_found(result: runner.CommandResult) -> bool:
+def not_found(result) -> bool:
+    """Whether a finished lvm report (runner.CommandResult) failed for "no such VG/LV"."""
     text = result.stderr
     return result.returncode == RC_NOT_FOUND and (
         "not found" in text or "Failed to find logical volume" in text or "Cannot process volume group" in text)
 
 
 class Lvm:
-    """The lvm2 commands agents need, each bounded by a timeout."""
+    """The lvm2 commands agents and handlers need, each a method bounded by a timeout
+    (reports at most QUERY_TIMEOUT, less when the caller passes less).
+    Reports return typed rows; changes return nothing or raise LvmError with lvm's words."""
 
     def __init__(self, env=None):
         self.env = env
+        self.lvm = Tool("lvm", env)
+        self._tools = {"lvm": self.lvm}
 
-    def run(self, args, timeout: float) -> runner.CommandResult:
-        return runner.run(list(args), timeout, env=self.env)
+    def binaries(self) -> tuple:
+        # lvs, vgs, lvchange, ... are links to lvm (lvm2 installs them together).
+        return (self.lvm,)
+
+    def system_sign(self) -> str | None:
+        """Why device-mapper (what activates LVs) is on this host, None when it is not."""
+        from xenha.tools.host import Host, sign_of_device_mapper
+
+        return sign_of_device_mapper(Host(self.env))
+
+    def _run(self, command: str, args, timeout: float):
+        tool = self._tools.get(command)
+        if tool is None:
+            tool = self._tools[command] = Tool(command, self.env)
+        return tool.run(list(args), timeout)
 
     def _report(self, command: str, kind: str, fields, targets, timeout: float, extra=()):
-        argv = [command, "--reportformat", "json", "--units", "b", "--nosuffix", "-o", ",".join(fields),
-                *extra, *targets]
-        result = self.run(argv, timeout)
+        args = ["--reportformat", "json", "--units", "b", "--nosuffix", "-o", ",".join(fields), *extra, *targets]
+        result = self._run(command, args, min(timeout, QUERY_TIMEOUT))
         if result.timed_out:
             raise LvmError(result.describe(), result)
         if result.returncode not in (0, RC_NOT_FOUND):
             raise LvmError(result.describe(), result)
-        rows = parse_report(result.stdout, kind) if result.stdout.strip() else []
-        return rows, result
+        return self._rows(result, kind), result
 
-    def volume_group(self, vg: str, timeout: float, foreign: bool = False) -> VolumeGroup | None:
-        """The VG, or None when lvm says it does not exist (or is foreign and not asked for)."""
+    @staticmethod
+    def _rows(result, kind: str) -> list[dict]:
+        from xenha.tools.lvm_report import ReportError, parse_report
+
+        try:
+            return parse_report(result.stdout, kind) if result.stdout.strip() else []
+        except ReportError as unreadable:
+            raise LvmError(str(unreadable), result) from None
+
+    def _change(self, command: str, args, timeout: float) -> None:
+        result = self._run(command, args, timeout)
+        if not result.ok:
+            raise LvmError(result.describe(), result)
+
+    # --- reports ------------------------------------------------------------------------
+    def volume_group(self, vg: str, timeout: float, foreign: bool = False):
+        """The VolumeGroup, or None when lvm says it does not exist (or is foreign and not
+        asked for)."""
+        from xenha.tools.lvm_report import VolumeGroup
+
         rows, result = self._report("vgs", "vg", VG_FIELDS, [vg], timeout, ("--foreign",) if foreign else ())
         if not rows:
             if result.returncode == 0 or not_found(result):
@@ -173,24 +131,32 @@ class Lvm:
             raise LvmError(result.describe(), result)
         return VolumeGroup(rows[0])
 
-    def logical_volumes(self, vg: str, names, timeout: float, foreign: bool = False) -> list[LogicalVolume]:
-        """The named LVs of `vg` (all LVs when `names` is empty). Missing ones are absent."""
+    def logical_volumes(self, vg: str, names, timeout: float, foreign: bool = False) -> list:
+        """The named LVs of `vg` (all LVs when `names` is empty), as LogicalVolume. Missing
+        ones are absent."""
+        from xenha.tools.lvm_report import LogicalVolume
+
         targets = [f"{vg}/{name}" for name in names] if names else [vg]
         rows, result = self._report("lvs", "lv", LV_FIELDS, targets, timeout, ("--foreign",) if foreign else ())
         if not rows and result.returncode != 0 and not not_found(result):
             raise LvmError(result.describe(), result)
         return [LogicalVolume(row) for row in rows]
 
-    def change(self, args, timeout: float) -> runner.CommandResult:
-        """Run lvchange/vgchange/lvcreate/...; LvmError with lvm's words on failure."""
-        result = self.run(args, timeout)
+    def logical_volume_at(self, device: str, timeout: float):
+        """The LogicalVolume whose device `device` is (a /dev path), None when lvs does
+        not know it as one (not an LV, or not visible here)."""
+        from xenha.tools.lvm_report import LogicalVolume
+
+        args = ["--reportformat", "json", "--units", "b", "--nosuffix", "-o", ",".join(DEVICE_LV_FIELDS), device]
+        result = self._run("lvs", args, min(timeout, QUERY_TIMEOUT))
         if not result.ok:
-            raise LvmError(result.describe(), result)
-        return result
+            return None
+        rows = self._rows(result, "lv")
+        return LogicalVolume(rows[0]) if rows else None
 
     def local_system_id(self, timeout: float) -> str:
         """This host's LVM system ID ("" when none is set)."""
-        result = self.run(["lvm", "systemid"], timeout)
+        result = self._run("lvm", ["systemid"], min(timeout, QUERY_TIMEOUT))
         if not result.ok:
             raise LvmError(result.describe(), result)
         for line in result.stdout.splitlines():
@@ -198,3 +164,46 @@ class Lvm:
             if sep and key.strip() == "system ID":
                 return value.strip()
         return ""
+
+    # --- activation ---------------------------------------------------------------------
+    def activate(self, vg: str, names, mode: str, timeout: float, only_tagged: str | None = None) -> None:
+        """`lvchange -ay --activationmode MODE VG/LV...`; with `only_tagged`, activation is
+        limited to VGs carrying that tag (activation/volume_list, the tag ownership mode)."""
+        args = ["-ay", "--activationmode", mode]
+        if only_tagged is not None:
+            tag = _config_word(only_tagged, "the tag")
+            args += ["--config", f'activation{{volume_list=["@{tag}"]}}']
+        self._change("lvchange", args + [f"{vg}/{name}" for name in names], timeout)
+
+    def deactivate(self, vg: str, names, timeout: float) -> None:
+        self._change("lvchange", ["-an"] + [f"{vg}/{name}" for name in names], timeout)
+
+    # --- ownership of a shared VG ---------------------------------------------------------
+    def set_system_id(self, vg: str, system_id: str, timeout: float, previous: str = "") -> None:
+        """Give `vg` this system ID; `previous`, the current owner's ID, lets lvm read a
+        VG that is foreign to this host."""
+        args = ["-y", "--systemid", system_id, vg]
+        if previous:
+            previous = _config_word(previous, "the system ID")
+            args[0:0] = ["--config", f'local/extra_system_ids=["{previous}"]']
+        self._change("vgchange", args, timeout)
+
+    def add_tag(self, vg: str, tag: str, timeout: float) -> None:
+        self._change("vgchange", ["--addtag", tag, vg], timeout)
+
+    def remove_tag(self, vg: str, tag: str, timeout: float) -> None:
+        self._change("vgchange", ["--deltag", tag, vg], timeout)
+
+    # --- snapshots ------------------------------------------------------------------------
+    def create_snapshot(self, origin, name: str, size_bytes: int, timeout: float) -> None:
+        """A copy-on-write snapshot `name` of `origin` (a LogicalVolume) with room for
+        `size_bytes`."""
+        self._change("lvcreate", ["-s", "-n", name, "-L", f"{size_bytes}b", origin.full_name], timeout)
+
+    def remove_volume(self, vg: str, name: str, timeout: float) -> None:
+        self._change("lvremove", ["-f", f"{vg}/{name}"], timeout)
+
+    def merge_snapshot(self, vg: str, name: str, timeout: float) -> None:
+        """Merge the snapshot back into its origin (`lvconvert --merge`): the origin
+        returns to the snapshot's content (at its next activation if it is open)."""
+        self._change("lvconvert", ["--merge", f"{vg}/{name}"], timeout)

@@ -11,9 +11,11 @@ TIMEOUT = 120.0
 
 
 class PacemakerError(Exception):
-    def __init__(self, message: str, result: runner.CommandResult | None = None):
+    """A Pacemaker tool failed."""
+
+    def __init__(self, message: str, result=None):
         super().__init__(message)
-        self.result = result
+        self.result = result  # the finished command (runner.CommandResult); None: unreadable output
 
 
 def _env(cib_path: str | None = None) -> dict:

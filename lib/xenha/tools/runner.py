@@ -3,7 +3,8 @@
 Why not `subprocess`: importing it pulls in `locale`, `re` and `enum` and costs about
 10 ms per agent invocation (measured with `python3 -X importtime`), more than the whole
 monitor of the shell agent we replace. `os.posix_spawn` + `select.poll` give us the
-same guarantees for the small set of features agents need. For the same reason this
+same guarantees for the small set of features agents need (`select` is imported when
+a command runs: the LVM agent's cheapest monitor runs none). For the same reason this
 module uses `posix` (what `os` wraps): agents run with `python3 -S`, where nothing else
 imports `os`, and `os` alone costs about 1 ms (stat, posixpath, collections.abc).
 
@@ -13,8 +14,11 @@ output parsing does not depend on the node's language.
 """
 
 import posix
-import select
 import time
+
+from xenha.tools.binaries import ToolNotFound, which
+
+__all__ = ("CommandResult", "ToolNotFound", "last_line", "run", "which")
 
 # Linux signal numbers (the `signal` module imports `enum`; see the module docstring).
 SIGKILL = 9
@@ -25,14 +29,6 @@ SIGXFSZ = 25
 KILL_GRACE_SECONDS = 1.0
 # After the child exited, how long to keep reading pipes that a grandchild still holds.
 ORPHAN_PIPE_GRACE_SECONDS = 0.2
-
-
-class ToolNotFound(Exception):
-    """The command is not installed (not on PATH, or not executable)."""
-
-    def __init__(self, name: str):
-        super().__init__(f"{name}: command not found")
-        self.name = name
 
 
 class CommandResult:
@@ -63,6 +59,10 @@ class CommandResult:
         text = f"{cmd} exited with {self.returncode}"
         return f"{text}: {detail}" if detail else text
 
+    def said(self) -> str:
+        """The tool's own last words on stderr, else `describe()` (for exit reasons)."""
+        return last_line(self.stderr) or self.describe()
+
     def __repr__(self) -> str:
         return f"CommandResult({self.describe()!r})"
 
@@ -74,38 +74,19 @@ def last_line(text: str) -> str:
     return ""
 
 
-def _is_executable_file(path: str) -> bool:
-    try:
-        mode = posix.stat(path).st_mode
-    except OSError:
-        return False
-    return (mode & 0o170000) == 0o100000 and posix.access(path, posix.X_OK)
-
-
-def which(name: str, path: str | None = None) -> str | None:
-    """The path of an executable, like `command -v`; `path` defaults to this process's PATH."""
-    if "/" in name:
-        return name if _is_executable_file(name) else None
-    if path is None:
-        path = posix.environ.get(b"PATH", b"").decode("utf-8", "surrogateescape")
-    for directory in path.split(":"):
-        candidate = f"{directory or '.'}/{name}"
-        if _is_executable_file(candidate):
-            return candidate
-    return None
-
-
 def run(argv, timeout: float, *, env=None, stdin: bytes | None = None,
-        path: str | None = None) -> CommandResult:
+        path: str | None = None, executable: str | None = None) -> CommandResult:
     """Run `argv` for at most `timeout` seconds.
 
     Raises ToolNotFound when argv[0] cannot be found. Never raises on a non-zero exit
-    or a timeout: the result says what happened.
+    or a timeout: the result says what happened. `executable` is argv[0] already
+    looked up (by a `xenha.tools.Tool`): the child still sees argv[0] as given.
     """
     if env is None:
         from xenha.ocf.environment import process_environ
         env = process_environ()
-    executable = which(argv[0], path if path is not None else env.get("PATH", ""))
+    if executable is None:
+        executable = which(argv[0], path if path is not None else env.get("PATH", ""))
     if executable is None:
         raise ToolNotFound(argv[0])
     child_env = dict(env)
@@ -148,6 +129,8 @@ def _feed(fd: int, data: bytes) -> None:
 
 
 def _collect(argv, pid: int, out_r: int, err_r: int, started: float, end: float) -> CommandResult:
+    import select  # here, not at the top: a monitor that runs no command never pays for it
+
     chunks = {out_r: [], err_r: []}
     poller = select.poll()
     for fd in chunks:

@@ -51,10 +51,11 @@ class XlConfig:
 
 
 def load(path: str) -> XlConfig:
-    """Read and parse a config file; OSError if unreadable, XlConfigError if malformed."""
-    with open(path, encoding="utf-8", errors="surrogateescape") as handle:
-        text = handle.read()
-    return parse(text, path)
+    """Read and parse a config file; OSError if unreadable or not a regular file (a FIFO
+    would block the agent: xenha.ocf.files), XlConfigError if malformed."""
+    from xenha.ocf.files import read_regular
+
+    return parse(read_regular(path).decode("utf-8", "surrogateescape"), path)
 
 
 def parse(text: str, path: str = "<config>") -> XlConfig:

@@ -1,14 +1,17 @@
 """The simulated DRBD kernel's clock step: `advance(node, res)` brings one resource of
 one node up to date with the time and with what its peers did — it applies what
-arrived on the wire, and for each connection: notices a lost peer or a cut link,
-makes the handshake when both ends see each other (a `records.Session` both read),
-follows the peer's role and disk while connected, moves a resync on and ends it, and
-runs the helpers the kernel runs at those moments (fence-peer on loss of a
-connection to a good peer, before- and after-resync-target, unfence-peer).
+arrived on the wire, and for each connection: notices a lost peer or a cut link
+(`network.link_cut`), makes the handshake when both ends see each other (a
+`records.Session` both read), follows the peer's role and disk while connected, moves
+a resync on and ends it, and runs the helpers the kernel runs at those moments
+(fence-peer on loss of a connection to a good peer, before- and after-resync-target,
+unfence-peer).
 
-Today every drbdsetup command (and the test API) calls it under the node lock for the
-resources it looks at; it needs nothing else, so a process that calls it for every
-resource of a node periodically is a kernel that moves on by itself.
+Every drbdsetup command (and the test API) calls it under the node lock for the
+resources it looks at; the node's kernel process (`kernel`), where one runs, calls it
+for every resource several times a second, so that time passes on its own. With a
+kernel process, a connection ends when its TCP link does: a peer whose adverts
+vanished (power cut) stays connected, with no news, until DRBD's timers end the link.
 """
 
 from __future__ import annotations
@@ -46,12 +49,16 @@ def _step(node: Node, res: Resource, pid: int, conn: Connection) -> None:
     with SessionFile(node.net, local, peer) as sfile:
         sess = sfile.load()
         adv = network.read_advert(node, peer, res.name)
-        link_ok = not network.link_cut(node.net, local, peer)
+        link_ok = not network.link_cut(node, local, peer)
         mine = adv.conns.get(res.node_id) if adv else None
         peer_ok = bool(adv and adv.node_id == pid and mine and mine.want and mine.peer_addr == local)
         incs_ok = bool(sess and adv and sess.incs.get(res.node_id) == res.inc and sess.incs.get(pid) == adv.inc)
         if conn.epoch is not None:
             ours = sess if sess and sess.epoch == conn.epoch else None
+            if adv is None and link_ok and ours and not ours.closed and network.kernel_running(node):
+                # the peer's adverts are gone (its power was cut) but our TCP link to
+                # it lives on: no news from the peer until DRBD's timers end the link
+                return
             if not (link_ok and peer_ok and ours and not ours.closed and incs_ok):
                 if ours and not ours.closed:
                     ours.closed = "network" if not link_ok else "peer"
@@ -98,17 +105,11 @@ def _standalone_after(conn: Connection, sess: Session) -> None:
 def _new_session(node: Node, res: Resource, pid: int, conn: Connection, adv: Advert) -> Session:
     """The handshake: both ends see each other and decide, per volume, what follows."""
     sess = Session(epoch=os.urandom(6).hex(), incs={res.node_id: res.inc, pid: adv.inc}, created=node.now)
-    theirs = adv.conns[res.node_id]
     both_primary = res.role == "Primary" and adv.role == "Primary"
-    two_pri = conn.two_primaries and theirs.two_pri
+    two_pri = conn.two_primaries and adv.conns[res.node_id].two_pri
     for vnr in res.devices:
-        if vnr not in adv.vols:
-            continue
-        decision = resync.handshake(network.volume_view(node, res, vnr), adv.vols[vnr].seen_as(pid, adv.token),
-                                    conn.discard, theirs.discard, node.rate_kib(res, vnr), node.now)
-        if decision.kind in ("splitbrain", "unrelated"):
-            sess.abort = decision.kind
-        sess.vols[vnr] = decision
+        if vnr in adv.vols:
+            _decide(node, res, pid, conn, adv, sess, vnr)
     if both_primary and not two_pri and sess.abort is None:
         sess.abort = "two-primaries"
     if sess.abort is not None:
@@ -116,9 +117,43 @@ def _new_session(node: Node, res: Resource, pid: int, conn: Connection, adv: Adv
     return sess
 
 
+def _decide(node: Node, res: Resource, pid: int, conn: Connection, adv: Advert, sess: Session, vnr: int) -> None:
+    """The handshake's decision for one volume, from both ends' views as they are now
+    (ours, and the peer's advert), noted with the fingerprints of those views."""
+    mine, theirs = network.volume_view(node, res, vnr), adv.vols[vnr]
+    decision = resync.handshake(mine, theirs.seen_as(pid, adv.token), conn.discard, adv.conns[res.node_id].discard,
+                                node.rate_kib(res, vnr), node.now)
+    if decision.kind in ("splitbrain", "unrelated"):
+        sess.abort = decision.kind
+    sess.vols[vnr] = decision
+    sess.basis.setdefault(res.node_id, {})[vnr] = mine.fingerprint(pid)
+    sess.basis.setdefault(pid, {})[vnr] = theirs.fingerprint(res.node_id)
+
+
+def _decided_on_stale_view(node: Node, res: Resource, pid: int, conn: Connection, sess: Session,
+                           adv: Advert) -> bool:
+    """The peer made the handshake from our advert; if we changed since (a write after
+    the connection was lost, not yet advertised), decide again from what we are now
+    (the peer follows the new decision). True when that ends in split brain."""
+    basis = sess.basis.get(res.node_id, {})
+    for vnr in list(sess.vols):
+        if vnr not in res.devices or vnr not in adv.vols or vnr not in basis:
+            continue
+        if network.volume_view(node, res, vnr).fingerprint(pid) != basis[vnr]:
+            _decide(node, res, pid, conn, adv, sess, vnr)
+    if sess.abort is not None:
+        sess.closed = sess.abort
+        _standalone_after(conn, sess)
+        return True
+    return False
+
+
 def _joined(node: Node, res: Resource, pid: int, conn: Connection, sess: Session, adv: Advert) -> bool:
     """Just connected: adopt the handshake's outcome for our side. False when this node,
-    to become SyncTarget, refused the resync (the connection is dropped)."""
+    to become SyncTarget, refused the resync (the connection is dropped), or when the
+    handshake, made again from our current view, found split brain."""
+    if _decided_on_stale_view(node, res, pid, conn, sess, adv):
+        return False
     conn.cstate = "Connected"
     unfence = False
     for vnr, pd in conn.pd.items():
@@ -216,22 +251,11 @@ def _follow(node: Node, res: Resource, pid: int, conn: Connection, sess: Session
                         dev.disk = "Inconsistent"
                     continue
             if disk is not None and pd.finished != dec.sid:
+                _resync_ended(pid, dev, disk, pd, dec, me_src)
                 if me_src:
-                    disk.oos.pop(pid, None)
-                    disk.bm.pop(pid, None)
-                    disk.peer_outdated.pop(pid, None)
                     resync_finished_as_source = True
                 else:
-                    if dec.src_cur != disk.cur and disk.cur != UUID_JUST_CREATED:
-                        disk.push_history()
-                    disk.cur = dec.src_cur
-                    disk.oos.pop(pid, None)
-                    disk.bm.pop(pid, None)
-                    dev.disk = "UpToDate"
-                    disk.set_state_flags("UpToDate")
                     resync_finished_as_target.append(vnr)
-                disk.sync_md()
-                pd.finished = dec.sid
         pd.rs = None
         peer_disk = pvol.disk
         if dec.kind == "resync" and dec.done and peer_disk == "Inconsistent":
@@ -252,9 +276,49 @@ def _follow(node: Node, res: Resource, pid: int, conn: Connection, sess: Session
             spawn_helper(node, res, pid, "unfence-peer")
 
 
+def _resync_ended(pid: int, dev, disk, pd, dec: Decision, me_src: bool) -> None:
+    """drbd_resync_finished for one volume: the source forgets what was out of sync for
+    the peer; the target takes the source's data generation and is UpToDate."""
+    if not me_src:
+        if dec.src_cur != disk.cur and disk.cur != UUID_JUST_CREATED:
+            disk.push_history()
+        disk.cur = dec.src_cur
+        dev.disk = "UpToDate"
+        disk.set_state_flags("UpToDate")
+    else:
+        disk.peer_outdated.pop(pid, None)
+    disk.oos.pop(pid, None)
+    disk.bm.pop(pid, None)
+    disk.sync_md()
+    pd.finished = dec.sid
+
+
+def _ended_unseen(node: Node, res: Resource, pid: int, vnr: int, dec: Decision | None) -> bool:
+    """A resync that was over (all data sent, its time up) when the connection went,
+    which this node had not yet seen end: a real target has all the data by the time
+    its source sees the end, so it finishes it now. Applies it; True when this node was
+    its target (after-resync-target is due)."""
+    pd, dev = res.conns[pid].pd[vnr], res.devices[vnr]
+    if not (dec and dec.kind == "resync" and dev.backing and pd.finished != dec.sid and dec.sent):
+        return False
+    if not (dec.done or resync.progress(dec, node.now) >= dec.total):
+        return False
+    disk = node.disk(dev.backing)
+    me_src = dec.src == res.node_id
+    if not me_src:
+        network.receive(node, disk)
+        disk = node.disk(dev.backing)
+        if dec.sid not in disk.received:
+            return False             # the data never came: nothing to finish
+    _resync_ended(pid, dev, disk, pd, dec, me_src)
+    return not me_src
+
+
 def lose_connection(node: Node, res: Resource, pid: int, conn: Connection, sess: Session | None, how: str) -> None:
     """The connection is gone (network failure, peer down, peer disconnect); `sess` is
-    its session when known. A Primary that loses a good peer runs fence-peer."""
+    its session when known. A resync that was over is finished first; one in progress
+    leaves its remaining blocks out of sync. A Primary that loses a good peer runs
+    fence-peer."""
     was_primary = res.role == "Primary"
     had_good_peer = False
     for vnr, pd in conn.pd.items():
@@ -262,7 +326,9 @@ def lose_connection(node: Node, res: Resource, pid: int, conn: Connection, sess:
         if pd.pdisk in ("UpToDate", "Consistent"):
             had_good_peer = True
         dec = sess.vols.get(vnr) if sess else pd.rs
-        if dec and dec.resyncing and dev.backing:
+        if _ended_unseen(node, res, pid, vnr, dec):
+            spawn_helper(node, res, pid, "after-resync-target", arg=res.helper_arg(vnr))
+        elif dec and dec.resyncing and dev.backing:
             disk = node.disk(dev.backing)
             done = resync.progress(dec, node.now) if dec.sent else 0.0
             if dec.blocks != "all":

@@ -17,7 +17,14 @@ through here.
                            applies, in order, before anything else it does with that
                            disk — also after a crash) and resync data
     cut/<ipA>-<ipB>        a network failure between two addresses (sorted), or
-    cut/<ip>               of one address, seen by both sides
+    cut/<ip>               of one address, seen by both sides: the test worlds'
+                           fault injection
+
+Whether a link is up is decided in one place, `link_cut`: a cut file cuts it; on a
+node that runs a kernel process (`kernel`, registered in the node's state: `link`)
+the link is up only while that process holds a live TCP connection on the path, with
+DRBD's own timers (ping-int, ping-timeout, timeout, connect-int); a node without one
+(lazy evaluation) has every link up that no cut file cuts.
 
 Every file is locked (flock on `<file>.lock`) while it is read and rewritten.
 """
@@ -28,7 +35,7 @@ import itertools
 import os
 import time
 
-from xenha_lab.sim.drbd import store
+from xenha_lab.sim.drbd import link, store
 from xenha_lab.sim.drbd.records import Advert, PeerWish, Session, VolumeView
 
 _SEQUENCE = itertools.count(1)     # orders this process's messages sent within one nanosecond
@@ -56,13 +63,22 @@ def norm_addr(addr: str) -> str:
 
 
 # --- links -------------------------------------------------------------------------
-def link_cut(net: str, local: str, peer: str) -> bool:
-    """Whether the network between two addresses (ipv4:A:P) is cut."""
+def link_cut(node, local: str, peer: str) -> bool:
+    """Whether this node's link on the path between two addresses (ipv4:A:P) is down:
+    cut by a cut file, or (with a kernel process) without a live TCP connection."""
     ip_a, ip_b = addr_ip(local), addr_ip(peer)
-    base = os.path.join(net, "cut")
+    base = os.path.join(node.net, "cut")
     lo, hi = sorted((ip_a, ip_b))
-    return (os.path.exists(os.path.join(base, f"{lo}-{hi}")) or os.path.exists(os.path.join(base, ip_a))
-            or os.path.exists(os.path.join(base, ip_b)))
+    if (os.path.exists(os.path.join(base, f"{lo}-{hi}")) or os.path.exists(os.path.join(base, ip_a))
+            or os.path.exists(os.path.join(base, ip_b))):
+        return True
+    links = link.kernel_links(node.state)
+    return links is not None and not links.get(link.link_key(local, peer), False)
+
+
+def kernel_running(node) -> bool:
+    """Whether a kernel process keeps this node's links (else: lazy evaluation)."""
+    return link.kernel_links(node.state) is not None
 
 
 # --- endpoints: what nodes advertise ------------------------------------------------
@@ -99,8 +115,7 @@ def publish(node, res) -> None:
                     vols={vnr: volume_view(node, res, vnr) for vnr in res.devices},
                     conns={pid: PeerWish(want=c.cstate != "StandAlone", peer_addr=c.paths[0][1] if c.paths else "",
                                          two_pri=c.two_primaries, discard=c.discard)
-                           for pid, c in res.conns.items()},
-                    time=node.now).dump()
+                           for pid, c in res.conns.items()}).dump()
 
     def add(table):
         table[res.name] = advert

@@ -3,10 +3,14 @@
 This machine has no DRBD module, so the *kernel* is simulated while the user-space
 tools stay real: real `drbdadm` 9.22 parses the configuration and runs the `drbdsetup`
 found first on PATH (shared/reference/tools.md §2, §5.1), and real `drbdmeta` writes the
-meta-data that `drbdadm create-md` asks for. There are no daemons: every
-time-dependent change (handshake, resync progress, the end of a resync) is made by
-`advance.advance`, under the node's lock, whenever a drbdsetup command (or the test
-API, `world`) runs on either node, from timestamps.
+meta-data that `drbdadm create-md` asks for. Every time-dependent change (handshake,
+resync progress, the end of a resync, the loss of a connection) is made by
+`advance.advance`, under the node's lock, from timestamps: several times a second by
+the node's kernel process (`kernel`, `xenha-sim-drbd-kernel`, which the lab starts on
+every node and which also keeps the TCP links that decide whether a connection can
+exist), and whenever a drbdsetup command (or the test API, `world`) runs. Without a
+kernel process (the test worlds that start none) the kernel moves on only when
+something runs on a node, and links follow the cut files alone.
 
 Three places hold state (all paths come from the environment):
 
@@ -28,21 +32,30 @@ A node is identified by ``XENHA_SIM_DRBD_NODE``, else ``__DRBD_NODE__`` (what dr
 pretends to be), else the UTS hostname.
 
 The modules, each importing only those below it: the front ends `drbdsetup`,
-`drbdsetup84` (with `cmdline`) and the test API `world`; `blockio` (writes and reads
-through /dev/drbdN), `roles` (primary, secondary, outdate, invalidate) and `resources`
-(configuration, attach/detach, connect/disconnect, down); `advance` (the state machine
-of connections over time); `helpers` (usermode helpers: fence-peer, before- and
-after-resync-target, unfence-peer); `resync` (the handshake's decision, resync
-progress); `network`; `node` (this module); `metadata`; `records`, `errors`, `store`.
+`drbdsetup84` (with `cmdline`), the kernel process `kernel` and the test API `world`;
+`blockio` (writes and reads through /dev/drbdN), `roles` (primary, secondary, outdate,
+invalidate) and `config` (configuration, attach/detach, connect/disconnect, down);
+`advance` (the state machine of connections over time); `helpers` (usermode helpers:
+fence-peer, before- and after-resync-target, unfence-peer); `resync` (the handshake's
+decision, resync progress); `network` (with `link`: what the kernel process says of its
+TCP links); `node` (this module); `metadata`; `records`, `errors`, `store`.
 (Code of LINBIT/drbd and drbd-utils was read for facts only, none is copied.)
 
 Deviations to know about: the helper environment also carries the simulator's own
 XENHA_SIM_DRBD_* variables (so that a handler's drbdsetup calls reach the same simulated
-node); a resync ends at the first evaluation on either side after its time is up (the
-source queues the resync data when it first looks after the handshake, so a resync
-needs at least one command on the source); a node that loses power must be taken off
-the network by whoever cuts the power (`network.withdraw_node`), since nothing runs to
-notice.
+node); the TCP link decides only whether and when two nodes reach each other — the
+handshake, the replication stream and the resync data go through the shared directory
+(`network`), so a node that drops a connection is seen doing so by its peer at once
+(as if its FIN always arrived), and the handshake is decided by whichever side looks
+first, from the other's advert (the other checks it against its own state when it
+joins, and decides again if it wrote meanwhile); the kernel process's transport
+deviations are in `kernel`. Without a kernel process: a resync ends at the first
+evaluation on either side after its time is up (the source queues the resync data when
+it first looks after the handshake, so a resync needs a command on the source), a peer
+that never looks does not learn that a resync ended (its next connection resyncs in
+full), and a node that loses power is seen gone by its peers once its adverts are
+withdrawn (`world.node_power_off`, which the lab's power switch calls); with one, the
+peers' kernels notice the silence after DRBD's timers.
 
 What is simplified (not faithful): one path per connection is used; the handshake is
 immediate once both sides see each other; resync speed is a fixed rate (env

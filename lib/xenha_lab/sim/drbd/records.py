@@ -234,6 +234,12 @@ class VolumeView(Record):
         self.oos = {} if oos is None else oos
         self.size = size
 
+    def fingerprint(self, peer: int) -> tuple:
+        """What a handshake with node-id `peer` decides from: disk state, current and
+        bitmap generation identifiers, the blocks out of sync for that peer."""
+        oos = self.oos.get(peer) or ()
+        return (self.disk, self.cur, self.bm.get(peer, 0), oos if oos == "all" else tuple(sorted(oos)))
+
     def seen_as(self, nid: int, token: str) -> VolumeView:
         """This view under the node-id and token the other end knows the node by."""
         view = VolumeView.load(self.dump())
@@ -253,15 +259,14 @@ class PeerWish(Record):
 class Advert(Record):
     """What a node advertises for one resource on one of its endpoints."""
 
-    __slots__ = ("inc", "token", "node_id", "role", "susp", "vols", "conns", "time")
+    __slots__ = ("inc", "token", "node_id", "role", "susp", "vols", "conns")
     NESTED = {"vols": ("map", VolumeView), "conns": ("map", PeerWish)}
 
     def __init__(self, inc: str = "", token: str = "", node_id: int = -1, role: str = "Secondary",
-                 susp: bool = False, vols: dict | None = None, conns: dict | None = None, time: float = 0.0):
+                 susp: bool = False, vols: dict | None = None, conns: dict | None = None):
         self.inc, self.token, self.node_id, self.role, self.susp = inc, token, node_id, role, susp
         self.vols = {} if vols is None else vols
         self.conns = {} if conns is None else conns
-        self.time = time
 
 
 class Session(Record):
@@ -269,19 +274,22 @@ class Session(Record):
     incarnations of the two resources it joins). `closed` says how it ended: None
     (open), "network", "peer", "disconnect" (with `outdated`: the node-id a graceful
     disconnect outdated), or an abort found in the handshake ("splitbrain",
-    "unrelated", "two-primaries", also in `abort`)."""
+    "unrelated", "two-primaries", also in `abort`). `basis` holds, per node-id and
+    volume, the fingerprint of the view each decision was made from (the node that
+    joins later checks its own against it: it may have written meanwhile)."""
 
-    __slots__ = ("epoch", "incs", "closed", "vols", "abort", "created", "outdated")
+    __slots__ = ("epoch", "incs", "closed", "vols", "abort", "created", "outdated", "basis")
     NESTED = {"vols": ("map", Decision)}
 
     def __init__(self, epoch: str = "", incs: dict | None = None, closed: str | None = None,
                  vols: dict | None = None, abort: str | None = None, created: float = 0.0,
-                 outdated: int | None = None):
+                 outdated: int | None = None, basis: dict | None = None):
         self.epoch = epoch
         self.incs = {} if incs is None else incs
         self.closed = closed
         self.vols = {} if vols is None else vols
         self.abort, self.created, self.outdated = abort, created, outdated
+        self.basis = {} if basis is None else basis
 
     def is_open(self, epoch) -> bool:
         """Still the open session of a connection in `epoch`."""

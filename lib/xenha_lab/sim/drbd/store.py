@@ -19,9 +19,18 @@ def read(path: str):
 
 
 def write(path: str, obj) -> None:
+    """Write a record all or nothing; a record that did not change is left as it is
+    (the kernel process rewrites unchanged records several times a second otherwise)."""
+    data = marshal.dumps(obj)
+    try:
+        with open(path, "rb") as handle:
+            if handle.read() == data:
+                return
+    except OSError:
+        pass
     tmp = f"{path}.tmp{os.getpid()}"
     with open(tmp, "wb") as handle:
-        handle.write(marshal.dumps(obj))
+        handle.write(data)
     os.replace(tmp, path)
 
 

@@ -17,17 +17,23 @@
 Each node gets: a network namespace with its address on `lo` (real `drbdadm up` checks
 that the node's address exists: "IP ... not found on this host", rc 10), a volatile
 state dir (XENHA_SIM_DRBD_STATE), a persistent disks dir (XENHA_SIM_DRBD_DISKS), and the
-shared network dir (XENHA_SIM_DRBD_NET) common to all. Real drbdadm runs as a node with
+shared network dir (XENHA_SIM_DRBD_NET) common to all. With `wired=True` the address is
+on the node's `eth0` instead, a veth pair to a bridge in a hub namespace of the world's
+own, so that real TCP flows between the nodes: `start_kernel(node)` then runs the
+node's kernel process (`kernel`: time passes on its own, connections follow the TCP
+links), and `link_down(node)`/`link_up(node)` cut and restore the node's wire as the
+lab does (its veth end in the hub set down). Real drbdadm runs as a node with
 `__DRBD_NODE__=<name>`, inside its namespace, with the simulated drbdsetup first on PATH
 (XENHA_SIMBINDIR, as `make test` stages it). Backing devices are loop devices over
 sparse files (real drbdmeta needs block devices). The kernel's usermode helper of each
 node is a small script running `drbdadm -c <config> <cmd> <res>` as that node, so the
 fence-peer/unfence-peer handlers configured in the resource run as on a real node.
 
-`crash(node)` is a power cut: volatile state gone, helper processes killed, the node's
-advertisements withdrawn from the network (`withdraw_node`, which the lab's power switch
-must also call), persistent disk data and meta-data kept. `cleanup()` always removes
-namespaces, loop devices, processes and files, also after failures.
+`crash(node)` is a power cut: volatile state gone, helper processes and the kernel
+process killed (a wired node's wire goes down first: a dead node sends nothing), the
+node's advertisements withdrawn from the network (`node_power_off`, which the lab's
+power switch calls), persistent disk data and meta-data kept. `cleanup()` always
+removes namespaces, loop devices, processes and files, also after failures.
 """
 
 from __future__ import annotations
@@ -39,7 +45,7 @@ import subprocess
 import time
 
 from xenha_lab.paths import DEFAULT_PATH, default_simbindir
-from xenha_lab.sim.drbd import blockio, config
+from xenha_lab.sim.drbd import blockio, config, link
 from xenha_lab.sim.drbd.advance import advance
 from xenha_lab.sim.drbd.metadata import BLOCK
 from xenha_lab.sim.drbd.network import withdraw_node
@@ -50,7 +56,7 @@ class DrbdWorld:
     """N simulated DRBD nodes (name -> IPv4 address) under `root`."""
 
     def __init__(self, root, nodes: dict, simbindir: str | None = None, netns: bool = True,
-                 resync_rate_kib: int | None = None):
+                 resync_rate_kib: int | None = None, wired: bool = False):
         self.root = os.path.abspath(str(root))
         self.nodes = dict(nodes)
         self.holders = {}   # node -> holders registry of an LVM world (use_holders)
@@ -62,8 +68,13 @@ class DrbdWorld:
         self.loops = {}            # node -> list of (loop device, file)
         self.configs = {}          # resource -> config path
         self.rate = resync_rate_kib
+        self.wired = wired and netns
+        self.hub = None            # the namespace of the bridge that wires the nodes
+        self.kernels = {}          # node -> Popen of its kernel process
         os.makedirs(self.net, exist_ok=True)
         try:
+            if self.wired:
+                self._make_hub()
             for name in self.names:
                 os.makedirs(self.state_dir(name), exist_ok=True)
                 os.makedirs(self.disks_dir(name), exist_ok=True)
@@ -101,9 +112,81 @@ class DrbdWorld:
         ns = f"xdrbd-{self.tag}-{name}"[:40]
         subprocess.run(["ip", "netns", "add", ns], check=True, capture_output=True)
         self.netns[name] = ns
-        subprocess.run(["ip", "-n", ns, "addr", "add", f"{self.nodes[name]}/24", "dev", "lo"], check=True,
-                       capture_output=True)
-        subprocess.run(["ip", "-n", ns, "link", "set", "lo", "up"], check=True, capture_output=True)
+        if self.wired:
+            hub_end = self._hub_end(name)
+            _ip("-n", ns, "link", "add", "eth0", "type", "veth", "peer", "name", hub_end, "netns", self.hub)
+            _ip("-n", self.hub, "link", "set", hub_end, "master", "br0")
+            _ip("-n", self.hub, "link", "set", hub_end, "up")
+            _ip("-n", ns, "addr", "add", f"{self.nodes[name]}/24", "dev", "eth0")
+            _ip("-n", ns, "link", "set", "eth0", "up")
+        else:
+            _ip("-n", ns, "addr", "add", f"{self.nodes[name]}/24", "dev", "lo")
+        _ip("-n", ns, "link", "set", "lo", "up")
+
+    def _make_hub(self) -> None:
+        self.hub = f"xdrbd-{self.tag}-hub"
+        subprocess.run(["ip", "netns", "add", self.hub], check=True, capture_output=True)
+        _ip("-n", self.hub, "link", "add", "br0", "type", "bridge")
+        _ip("-n", self.hub, "link", "set", "br0", "up")
+
+    def _hub_end(self, name: str) -> str:
+        return f"n{self.names.index(name)}"
+
+    # --- the wire and the kernel processes (wired worlds) ----------------------------------
+    def link_down(self, name: str) -> None:
+        """The node's wire is cut (its veth end in the hub down): packets stop both ways."""
+        _ip("-n", self.hub, "link", "set", self._hub_end(name), "down")
+
+    def link_up(self, name: str) -> None:
+        _ip("-n", self.hub, "link", "set", self._hub_end(name), "up")
+
+    def start_kernel(self, name: str, tick: float | None = None) -> subprocess.Popen:
+        """Run the node's kernel process (`xenha-sim-drbd-kernel`) in its namespace, as
+        the lab starts it at boot; its messages go to `kernel_log(name)`."""
+        self.stop_kernel(name)
+        argv = ["xenha-sim-drbd-kernel"] + (["--tick", str(tick)] if tick else [])
+        if name in self.netns:
+            argv = ["ip", "netns", "exec", self.netns[name], *argv]
+        with open(self.kernel_log_path(name), "a", encoding="utf-8") as log:
+            proc = subprocess.Popen(argv, env=self.env(name), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                    start_new_session=True)
+        self.kernels[name] = proc
+        if not self.wait_for(lambda: self.kernel_running(name) or proc.poll() is not None, 10.0):
+            raise AssertionError(f"the kernel process of {name} did not register")
+        if proc.poll() is not None:
+            raise AssertionError(f"the kernel process of {name} exited: {self.kernel_log(name)}")
+        return proc
+
+    def kernel_running(self, name: str) -> bool:
+        links = link.kernel_links(self.state_dir(name))
+        proc = self.kernels.get(name)
+        return links is not None and proc is not None and proc.poll() is None
+
+    def stop_kernel(self, name: str, sig: int = signal.SIGTERM) -> None:
+        proc = self.kernels.pop(name, None)
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.send_signal(sig)
+            try:
+                proc.wait(timeout=5.0)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5.0)
+
+    def kernel_links(self, name: str) -> dict | None:
+        """{"<local> <peer>": up} of the node's kernel process (None without one)."""
+        return link.kernel_links(self.state_dir(name))
+
+    def kernel_log_path(self, name: str) -> str:
+        return os.path.join(self.node_dir(name), "kernel.log")
+
+    def kernel_log(self, name: str) -> str:
+        try:
+            with open(self.kernel_log_path(name), encoding="utf-8") as handle:
+                return handle.read()
+        except OSError:
+            return ""
 
     # --- disks and configuration ----------------------------------------------------------
     def make_disk(self, name: str, size_mib: int = 64) -> str:
@@ -298,9 +381,13 @@ class DrbdWorld:
             pass
 
     def crash(self, name: str) -> None:
-        """Power cut: RAM (volatile state) and helper processes gone, disks kept."""
+        """Power cut: RAM (volatile state), helper and kernel processes gone, disks kept.
+        A wired node's wire stays down (`link_up` to bring it back)."""
+        if self.wired:
+            self.link_down(name)
+        self.stop_kernel(name, signal.SIGKILL)
         self._kill_helpers(name)
-        withdraw_node(self.net, token=name)
+        node_power_off(self.net, node=name)
         shutil.rmtree(self.state_dir(name), ignore_errors=True)
         os.makedirs(self.state_dir(name), exist_ok=True)
         for path in self.configs.values():
@@ -323,6 +410,8 @@ class DrbdWorld:
 
     def cleanup(self) -> None:
         """Always safe to call: processes, resources, loops, namespaces, files."""
+        for name in list(self.kernels):
+            self.stop_kernel(name, signal.SIGKILL)
         for name in self.names:
             self._kill_helpers(name)
             try:
@@ -339,9 +428,9 @@ class DrbdWorld:
             for loop, _path in loops:
                 subprocess.run(["losetup", "-d", loop], capture_output=True)
         self.loops = {}
-        for ns in self.netns.values():
+        for ns in [*self.netns.values(), *([self.hub] if self.hub else [])]:
             subprocess.run(["ip", "netns", "delete", ns], capture_output=True)
-        self.netns = {}
+        self.netns, self.hub = {}, None
         shutil.rmtree(self.root, ignore_errors=True)
 
 
@@ -373,5 +462,14 @@ def install_usermode_helper(state_dir: str, script: str, simbindir: str | None =
 
 
 def node_power_off(net_dir: str, node: str | None = None, ips=None) -> None:
-    """For the lab's power switch: take a dead node off the simulated DRBD network."""
+    """For the lab's power switch: take a dead node off the simulated DRBD network (its
+    advertisements, by node name — the DRBD node token, its hostname in the lab — or by
+    its addresses). Its RAM state (the kernel's records, in the node's /run) goes with
+    the node; what it wrote to its disks and what peers queued for them stays. Peers
+    running a kernel process stay connected, without news, until DRBD's timers end the
+    TCP link; peers without one see the node gone at their next look. Idempotent."""
     withdraw_node(net_dir, token=node, ips=set(ips or ()))
+
+
+def _ip(*args) -> None:
+    subprocess.run(["ip", *args], check=True, capture_output=True)

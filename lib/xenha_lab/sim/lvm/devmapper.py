@@ -114,6 +114,42 @@ def remove_device(state: st.NodeState, record):
     state.drop(record["uuid"])
 
 
+def is_our_loop(record) -> bool:
+    """Whether the record's loop device is still the one it mapped (bound, same device
+    numbers, same offset and size, or same snapshot file): a number is reused once freed."""
+    dev = record.get("dev", "")
+    name = os.path.basename(dev)
+    sysdir = "/sys/block/%s/loop" % name
+    try:
+        if os.stat(dev).st_rdev != os.makedev(int(record["major"]), int(record["minor"])):
+            return False
+        with open(os.path.join(sysdir, "backing_file"), encoding="utf-8") as handle:
+            backing = handle.read().strip()
+        if record.get("kind") == "snapshot":
+            return os.path.basename(backing.removesuffix(" (deleted)")) == os.path.basename(record.get("snapfile", ""))
+        with open(os.path.join(sysdir, "offset"), encoding="ascii") as handle:
+            offset = int(handle.read())
+        with open(os.path.join(sysdir, "sizelimit"), encoding="ascii") as handle:
+            sizelimit = int(handle.read())
+    except (OSError, KeyError, ValueError):
+        return False
+    table = record.get("table", "").split()
+    return len(table) == 5 and offset == int(table[4]) * 512 and sizelimit == int(record.get("sectors", 0)) * 512
+
+
+def power_off(state: st.NodeState) -> int:
+    """A power cut: every mapped device of the node goes (its loop device detached, its
+    record dropped); its /dev entries are the node's and go with the node's /dev. The
+    number of loop devices detached."""
+    detached = 0
+    for record in state.devices():
+        if is_our_loop(record):
+            detach_loop(record["dev"])
+            detached += 1
+        state.drop(record["uuid"])
+    return detached
+
+
 def set_loop_geometry(dev: str, offset: int, sizelimit: int):
     """LOOP_GET_STATUS64 / LOOP_SET_STATUS64 with a new offset and size limit, then
     LOOP_SET_CAPACITY (what the kernel offers to resize a bound loop device)."""

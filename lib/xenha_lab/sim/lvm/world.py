@@ -36,6 +36,10 @@ would until its I/O fails). `restore_pv` brings it back.
 device backed by this world's files or PV loops (active LVs and snapshots included),
 removes every /dev entry it or the simulator created for this world's VGs and the
 world's directory contents it created. Tests call it in a `finally`.
+
+`node_power_off(lvm_state_dir)` is the lab's power-cut hook: the dead node's active
+LVs are loop devices that outlive its namespaces; it detaches each one still bound as
+the node mapped it (`devmapper.power_off`), leaving /dev entries to the node's own /dev.
 """
 
 from __future__ import annotations
@@ -50,7 +54,7 @@ import subprocess
 from xenha_lab.paths import DEFAULT_PATH, default_simbindir
 from xenha_lab.sim import holders
 from xenha_lab.sim.lvm import state as st
-from xenha_lab.sim.lvm.devmapper import remove_device
+from xenha_lab.sim.lvm.devmapper import power_off, remove_device
 
 LOSETUP = "losetup"
 
@@ -307,6 +311,18 @@ class LvmWorld:
                             pass
         for name in ("disks", "nodes"):
             shutil.rmtree(os.path.join(self.root, name), ignore_errors=True)
+
+
+def node_power_off(lvm_state_dir: str, node: str | None = None) -> int:
+    """For the lab's power switch: the LVs a node had active are loop devices, kernel
+    objects that outlive the node's namespaces; detach them (each checked to be still
+    the one the node mapped), reading the dead node's volatile state (its
+    XENHA_SIM_LVM_STATE, /run/xenha-sim/lvm inside the node). Idempotent; nothing to do
+    for a node that never activated an LV. Returns the number detached; `node` names it
+    in messages only."""
+    if not os.path.isdir(os.path.join(lvm_state_dir, "dev")):
+        return 0
+    return power_off(st.NodeState(root=lvm_state_dir, holders=os.path.join(lvm_state_dir, "holders")))
 
 
 def detach(dev: str):

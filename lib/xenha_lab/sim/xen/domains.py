@@ -87,7 +87,7 @@ def create_domain(host: SimHost, text: str, path: str, name: str, paused: bool,
         st.write_atomic(record.path(".mem"), memory_image)
     record.save()
     pid, start = spawn_guest(host, domid, paused)
-    record.data.update(pid=str(pid), pid_start=start)
+    record.data.update(pid=str(pid), pid_start=start, pidns=st.pid_namespace())
     record.save()
     return record
 

@@ -2,8 +2,13 @@
 
 Used by the tests, `xenha demo` and the benchmark. Each host has its own xl state and
 its own `HA_RSCTMP` (what tmpfs /run holds on a real node); `xenha-sim-ssh` reaches a
-host by name, or by an address registered with `add_address`. Agents run as Pacemaker
-runs them (xenha_lab.harness).
+host by name, or by an address registered with `add_address`, with the host's
+environment (`set_env`: e.g. the variables of a simulated DRBD node, so that a guest
+migrated there writes through that node's DRBD device). Agents run as Pacemaker runs
+them (xenha_lab.harness).
+
+`node_power_off(xl_state_dir)` is what a power cut does to a host's domains (the lab's
+power switch calls it; `SimHosts.power_off` for tests).
 """
 
 from __future__ import annotations
@@ -15,7 +20,9 @@ import subprocess
 
 from xenha_lab.harness import AgentCall, run_agent
 from xenha_lab.paths import DEFAULT_PATH, default_simbindir
-from xenha_lab.sim.xen.state import SimHost
+from xenha_lab.sim.xen.state import SimHost, read_kv, write_kv
+
+ENV_FILE = "env"          # per host: variables its processes get (key=value lines)
 
 
 class SimHosts:
@@ -58,6 +65,14 @@ class SimHosts:
             with open(path, "w", encoding="utf-8") as handle:
                 handle.write(fault + "\n")
 
+    def set_env(self, name: str, env: dict) -> None:
+        """Variables every process on host `name` gets, also through xenha-sim-ssh (the
+        receiving end of a migration)."""
+        write_kv(os.path.join(self.hosts_dir, name, ENV_FILE), env)
+
+    def host_env(self, name: str) -> dict:
+        return read_kv(os.path.join(self.hosts_dir, name, ENV_FILE))
+
     def env(self, name: str, extra=None) -> dict:
         """The environment of processes on host `name` (no OCF variables)."""
         env = {
@@ -66,6 +81,7 @@ class SimHosts:
             "XENHA_SIM_XL_STATE": os.path.join(self.hosts_dir, name, "xl"),
             "XENHA_SIM_HOSTS": self.hosts_dir,
         }
+        env.update(self.host_env(name))
         env.update(extra or {})
         return env
 
@@ -89,6 +105,21 @@ class SimHosts:
             except OSError:
                 pass
 
+    def power_off(self, name: str) -> None:
+        """A power cut of host `name`: its guests die, its domains are gone."""
+        node_power_off(os.path.join(self.hosts_dir, name, "xl"), node=name)
+
     def remove(self) -> None:
         self.cleanup()
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def node_power_off(xl_state_dir: str, node: str | None = None) -> None:
+    """What a power cut does to a host's domains: every guest dies (signalled only when
+    its recorded pid, start time and pid namespace are the caller's to signal — a lab
+    node's guests die with the node's pid namespace), every record goes (the domain
+    list of a host that boots again is empty). Idempotent; nothing to do for a host that
+    never ran a domain. `node` names the host in messages only."""
+    if not os.path.isdir(os.path.join(xl_state_dir, "domains")):
+        return
+    SimHost(xl_state_dir).kill_all()

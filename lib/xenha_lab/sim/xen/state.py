@@ -26,6 +26,8 @@ import fcntl
 import os
 import time
 
+from xenha_lab.sim.procs import pid_namespace, proc_start, proc_stat
+
 DEFAULT_ROOT = "/run/xenha-sim/xl"
 ENV_ROOT = "XENHA_SIM_XL_STATE"
 
@@ -91,17 +93,6 @@ def remove_quietly(path: str) -> None:
         pass
 
 
-def proc_stat(pid: int):
-    """(state letter, start time, utime+stime ticks) of a live pid, or None."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            data = handle.read().decode("ascii", "replace")
-    except OSError:
-        return None
-    fields = data[data.rfind(")") + 2:].split()
-    return fields[0], fields[19], int(fields[11]) + int(fields[12])
-
-
 class DomainRecord:
     """A domain as the simulated hypervisor knows it."""
 
@@ -125,13 +116,24 @@ class DomainRecord:
         write_kv(self.path(), self.data)
 
     def process(self):
-        """(state letter, cpu ticks) of the guest process, or None if it is gone."""
+        """(state letter, cpu ticks) of the guest process, or None if it is gone (or
+        lives in another pid namespace than ours, where its pid is not ours to read)."""
         if not self.pid:
+            return None
+        if self.data.get("pidns", "") not in ("", pid_namespace()):
             return None
         stat = proc_stat(self.pid)
         if stat is None or stat[1] != self.data.get("pid_start") or stat[0] in "ZX":
             return None
         return stat[0], stat[2]
+
+    def io_helper(self):
+        """(pid, start time) of the guest's disk I/O helper, from its memory, or None."""
+        memory = read_kv(self.path(".mem"))
+        try:
+            return int(memory["io_pid"]), memory.get("io_pid_start", "")
+        except (KeyError, ValueError):
+            return None
 
     def letters(self) -> str:
         status = self.data.get("status", "live")
@@ -247,8 +249,19 @@ class SimHost:
             remove_quietly(record.path(suffix))
 
     def kill_guest(self, record: DomainRecord) -> None:
+        """The guest dies (a crash): returns once the kernel has it dead (SIGKILL is
+        delivered asynchronously; a loaded machine showed it alive to the next xl list)
+        and its disk I/O helper has finished the write in hand (as Xen's block backend
+        completes in-flight requests before the domain is gone)."""
         record.signal(SIGCONT)
-        record.signal(SIGKILL)
+        if not record.signal(SIGKILL):
+            return
+        helper = record.io_helper()
+        give_up = time.monotonic() + 5.0
+        while time.monotonic() < give_up:
+            if record.process() is None and (helper is None or proc_start(helper[0]) != helper[1]):
+                return
+            time.sleep(0.005)
 
     def destroy(self, record: DomainRecord) -> None:
         """Take a domain away now (record first, so the dead guest is not a 'crash')."""

@@ -4,7 +4,8 @@
 
 HOST is looked up in `$XENHA_SIM_HOSTS/<HOST>` (a directory per simulated host, or a
 symlink from an address to one); COMMAND runs through `sh -c` with that host's xl state
-(`XENHA_SIM_XL_STATE=<dir>/xl`), as ssh runs it through the remote shell. Failures print
+(`XENHA_SIM_XL_STATE=<dir>/xl`) and the variables of its `env` file (key=value lines,
+`SimHosts.set_env`), as ssh runs it through the remote shell. Failures print
 ssh's own texts and exit 255, like ssh: an unknown host, or a host whose `ssh-fault`
 file says `host-key` or `refused`.
 """
@@ -13,6 +14,8 @@ from __future__ import annotations
 
 import os
 import sys
+
+from xenha_lab.sim.xen.state import read_kv
 
 # ssh options that take an argument (OpenSSH 9).
 _WITH_ARG = set("BbcDEeFIiJLlmOoPpQRSWw")
@@ -45,6 +48,7 @@ def main(argv=None) -> int:
         sys.stderr.write(f"ssh: connect to host {host} port 22: Connection refused\n")
         return 255
     env = dict(os.environ)
+    env.update(read_kv(os.path.join(node_dir, "env")))
     env["XENHA_SIM_XL_STATE"] = os.path.join(os.path.realpath(node_dir), "xl")
     os.execvpe("sh", ["sh", "-c", command or "exec sh"], env)
     return 255
