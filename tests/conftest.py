@@ -21,7 +21,7 @@ RNG = REPO / "ocf" / "ocf-1.1-ra-api.rng"
 STAGED = os.environ.get("XENHA_STAGED") == "1"
 
 # The howto's domU config, unchanged (the demo runs it too).
-from xenha_lab.demo import SHAOLIN_CFG as SHAOLIN_LEGACY  # noqa: E402
+from xenha_lab.demo_agents import SHAOLIN_CFG as SHAOLIN_LEGACY  # noqa: E402
 
 SHAOLIN_XL = """\
 # xl-style, plain phy: disk on the DRBD device

@@ -236,5 +236,5 @@ def test_the_checks_see_what_they_must_see():
     internal, external = graph()
     assert len(internal) > 50
     assert "xenha.ocf.codes" in internal["xenha_lab.cli"]
-    assert "xenha.cluster" in internal["xenha_lab.demo"]          # imported inside a function
+    assert "xenha.cluster" in internal["xenha_lab.demo_agents"]          # imported inside a function
     assert "shutil" in external["xenha_lab.bench"]               # likewise

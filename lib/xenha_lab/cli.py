@@ -18,11 +18,86 @@ def _rc_text(rc: int) -> str:
     return f"{rc} {codes.name(rc)[4:] if codes.name(rc).startswith('OCF_') else codes.name(rc)}"
 
 
-@click.command()
-def demo():
+@click.group(invoke_without_command=True)
+@click.option("--dir", "directory", default="/run/xenha-demo", show_default=True, type=click.Path(file_okay=False),
+              help="the demo lab's directory")
+@click.option("--cluster", "description", type=click.Path(dir_okay=False, exists=True),
+              help="a two-node cluster description (default: the howto's)")
+@click.option("--keep", is_flag=True, help="leave the lab running at the end (`xenha lab --dir DIR down` ends it)")
+@click.pass_context
+def demo(ctx, directory, description, keep):
+    """The howto's cluster in the lab: provisioned from its description, then a live
+    migration (pcs resource move), a drain (pcs node standby), a power cut fenced and
+    failed over with every acknowledged write intact; each step timed (root).
+
+    `xenha demo agents` runs the older demo of the Xen agent alone."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from xenha_lab.demo import ClusterDemo
+
+    from rich.console import Console
+
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
+    result = ClusterDemo(_DemoPrinter(console), directory, description, keep).run()
+    if not result.ok:
+        sys.exit(1)
+
+
+class _DemoPrinter:
+    """The cluster demo's narration on a rich console."""
+
+    def __init__(self, console):
+        self.console = console
+
+    def __call__(self, kind, **data):
+        out = self.console
+        if kind == "title":
+            out.rule("[bold]xenha demo: the howto's cluster in the lab")
+            out.print(f"description {data['description']}; nodes {', '.join(data['nodes'])}; "
+                      f"lab in {data['directory']}")
+            out.print("real corosync, pacemakerd, pcs, drbdadm, lvm2 and OpenSSH in namespace nodes; simulated: "
+                      "the Xen hypervisor, the DRBD kernel, LV activation. The guest writes to its disk all along.")
+        elif kind == "phase":
+            out.print(f"\n[bold cyan]>> {data['title']}")
+        elif kind == "progress":
+            out.print(f"   [dim]{data['text']}")
+        elif kind == "step":
+            step = data["result"]
+            pause = f", guest paused {step.pause * 1000:.0f} ms" if step.pause is not None else ""
+            out.print(f"   [green]done in {step.seconds:.1f} s{pause}[/]" + (f": {step.note}" if step.note else ""))
+        elif kind == "table":
+            from xenha_lab.lab.snapshot import table
+
+            out.print(table(data["snapshot"], data["title"]))
+        elif kind == "done":
+            self.summary(data["result"])
+
+    def summary(self, result):
+        from rich.table import Table
+
+        out = self.console
+        grid = Table(title="step times", title_justify="left", header_style="bold")
+        grid.add_column("step")
+        grid.add_column("seconds", justify="right")
+        grid.add_column("guest pause", justify="right")
+        for step in result.steps:
+            grid.add_row(step.title, f"{step.seconds:.1f}", f"{step.pause * 1000:.0f} ms" if step.pause else "")
+        grid.add_row("[bold]total", f"[bold]{result.total:.1f}", "")
+        out.print()
+        out.print(grid)
+        out.print(f"invariants sampled {result.samples} times from the nodes' own state: "
+                  + ("[green]never broken" if not result.violations else f"[red]broken: {result.violations[0]}"))
+        if result.failure:
+            out.print(f"[red bold]demo failed: {result.failure}")
+        elif result.ok:
+            out.print("[green bold]every step as expected")
+
+
+@demo.command(name="agents")
+def demo_agents():
     """Run the Xen domain agent through start, live migration and stop on two
     simulated Xen hosts (no Xen, DRBD or cluster needed)."""
-    from xenha_lab import demo as scenario
+    from xenha_lab import demo_agents as scenario
 
     def report(kind, payload):
         if kind == "intro":
@@ -129,7 +204,8 @@ def lab(ctx, directory):
 @lab.command()
 @click.option("--nodes", type=click.IntRange(2, 3), default=None, help="how many nodes (2 or 3; default 3)")
 @click.option("--cluster", "description", type=click.Path(dir_okay=False),
-              help="a cluster description: its nodes (names, replication addresses) and cluster name")
+              help="a cluster description: the lab has its nodes (names, addresses) and is provisioned from it")
+@click.option("--no-provision", is_flag=True, help="with --cluster: the nodes only, nothing provisioned")
 @click.option("--lifetime", default="4h", show_default=True,
               help="the lab stops by itself after this long (the power switch with it)")
 @click.option("--timeout", type=click.IntRange(10, 900), default=None,
@@ -140,14 +216,17 @@ def lab(ctx, directory):
                    "(default: the lab's own) is provisioned, its VMs run the lab's PV guest")
 @click.pass_obj
 @_lab_errors
-def up(directory, nodes, description, lifetime, timeout, real):
+def up(directory, nodes, description, no_provision, lifetime, timeout, real):
     """Start the nodes and the cluster, fencing configured (an earlier lab in the
-    directory is cleaned up first)."""
+    directory is cleaned up first). With --cluster, xenha provisions the description on
+    the nodes (LVs, DRBD meta-data and initial sync, xl configs, the Pacemaker
+    configuration through pcs, the lab's power switch as fence devices) and waits
+    until every VM runs."""
     from xenha_lab.lab.namespace import NamespaceLab
 
     seconds = _duration(lifetime)
     if real:
-        _up_real(directory, nodes, description, seconds, timeout or 420)
+        _up_real(directory, nodes, description, seconds, timeout or 420, do_provision=not no_provision)
         return
     timeout = timeout or 120
     if description:
@@ -159,10 +238,21 @@ def up(directory, nodes, description, lifetime, timeout, real):
     timings = backend.up(timeout=timeout, progress=lambda message: click.echo(f"lab: {message}"))
     click.echo("lab: nodes booted in {booted:.1f} s, all online in {online:.1f} s, fencing ready in "
                "{ready:.1f} s".format(**timings))
+    if description and not no_provision:
+        from xenha_lab.lab.provision import provision
+
+        def progress(kind, **data):
+            if kind == "phase":
+                click.echo(f"provision: {data['name']}")
+            elif kind == "step" and data["result"]["outcome"] != "unchanged":
+                entry = data["result"]
+                click.echo(f"provision: {data['node']}: {entry['op']} {entry['target']}: {entry['outcome']}")
+        report = provision(backend, description, progress=progress)
+        click.echo("provision: done in {:.1f} s".format(report.timings["total"]))
     _print_status(backend)
 
 
-def _up_real(directory: str, nodes, description, lifetime: float, timeout: float) -> None:
+def _up_real(directory: str, nodes, description, lifetime: float, timeout: float, do_provision: bool) -> None:
     import os
 
     from xenha_lab.realkernel import provision
@@ -175,6 +265,9 @@ def _up_real(directory: str, nodes, description, lifetime: float, timeout: float
     timings = backend.up(timeout=timeout, progress=lambda message: click.echo(f"lab: {message}"))
     click.echo("lab: machines booted in {booted:.1f} s, all online in {online:.1f} s, fencing ready in "
                "{ready:.1f} s".format(**timings))
+    if not do_provision:
+        _print_status(backend)
+        return
     vms, steps = provision.provision(backend, description, say=lambda message: click.echo(f"lab: {message}"))
     click.echo(f"lab: provisioned {', '.join(vm.name for vm in vms)} in {steps['cib']:.1f} s; the VMs start now "
                "(their consoles: " + os.path.join(backend.lay.share, "xenlog") + ")")
@@ -197,6 +290,7 @@ def down(directory):
 
 def _print_status(backend, as_json: bool = False) -> None:
     import json
+    import os
 
     state = backend.status()
     view = backend.cluster.status() if backend.powered() else None
@@ -221,6 +315,17 @@ def _print_status(backend, as_json: bool = False) -> None:
             click.echo(f"  {rsc.id} ({rsc.agent}): {rsc.role} on {where}" + ("  FAILED" if rsc.failed else ""))
         click.echo(f"  DC {view.dc or 'none'}, {'quorate' if view.quorum else 'NO QUORUM'} "
                    f"(as {view.asked} sees it)")
+    description = backend.spec.description
+    if description and os.path.exists(description):
+        from rich.console import Console
+
+        from xenha_lab.lab import snapshot
+        from xenha_lab.lab.provision import rendering
+
+        parsed, slots, _files = rendering(description)
+        vms = [(vm.name, slots[vm.name].resource, tuple(vm.replicas)) for vm in parsed.vms]
+        if vms:
+            Console(highlight=False, width=None if sys.stdout.isatty() else 120).print(snapshot.table(snapshot.take(backend, vms), "VMs, by the nodes themselves"))
 
 
 @lab.command()

@@ -1,150 +1,226 @@
-"""The `make demo` scenario: the installed Xen agent on two simulated Xen hosts.
+"""`make demo` (`xenha demo`): the howto's cluster running in the lab, narrated.
 
-No Xen, no cluster: `xl` is xenha's simulator (same commands, outputs and exit codes),
-and the agent is the installed ocf:xenha:xen-domain, called the way pacemaker-execd
-calls it. The scenario is the howto's: domain `shaolin` with its original config is
-started on mk1, live-migrated to mk2 (migrate_to, migrate_from, stop on the source, as
-Pacemaker orders them), then a migration that fails before the point of no return shows
-what an operator sees, and the domain is stopped.
+The embedded default is the howto (cluster-config/examples/howto.toml: nodes mk1 and
+mk2, VM shaolin on the DRBD-replicated LV vg0/vm_shaolin). The lab brings up two
+namespace nodes with real corosync, pacemakerd, pcs, drbdadm, lvm2 and OpenSSH over the
+simulated Xen, DRBD kernel and LVM activation; xenha provisions them from the
+description (LVs, DRBD meta-data and initial sync, the xl config, the Pacemaker
+configuration through pcs); then:
+
+    VM started -> live migration with `pcs resource move` -> drain mk2 with `pcs node
+    standby` (the VM leaves by live migration) -> mk2 back online -> power cut of the
+    node running the VM -> fenced -> the VM restarted on the survivor with every
+    acknowledged write on its disk -> tear down
+
+Each step is timed; the guest writes to its disk all along (protocol C: a write counts
+once the peer has it) and its longest pause during each migration is measured from its
+log of acknowledged writes. The invariants (one copy of the guest, DRBD Primary only on
+UpToDate data, no write acknowledged twice) are sampled from the nodes' own state
+throughout.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
 import time
+from dataclasses import dataclass, field
 
-from xenha.ocf import codes
-from xenha.tools.xl import XlError, parse_list
-from xenha_lab.sim.xen.hosts import SimHosts
+from xenha_lab.lab import observe
+from xenha_lab.lab.backend import LabError
+from xenha_lab.sim import guest_io
 
-SHAOLIN_CFG = """\
-# The howto's domU, unchanged: legacy xm syntax, disk on DRBD resource vm_shaolin.
-kernel = '/boot/vmlinuz-2.6.18-xen'
-memory = 512
-name = 'shaolin'
-vif = [ 'bridge=xenbr0' ]
-disk = [ 'drbd:vm_shaolin,hda1,w' ]
-root = '/dev/hda1 ro'
-"""
-NODES = ("mk1", "mk2")
-TRANSPORT = "xenha-sim-ssh -o BatchMode=yes"
+DEMO_DIR = "/run/xenha-demo"
+VM = "shaolin"
 
 
-class Step:
-    """One OCF call of the demo and what the hosts looked like afterwards."""
+def default_description() -> str:
+    """The howto, as `make install` put it next to the product (or in the checkout)."""
+    import xenha
 
-    def __init__(self, number, call, label, states, expected):
-        self.number = number
-        self.call = call
-        self.label = label
-        self.states = states          # {node: "shaolin running (id 1)" or "-"}
-        self.expected = expected
-
-    @property
-    def as_expected(self) -> bool:
-        return self.call.rc == self.expected
+    installed = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(xenha.__file__))), "examples",
+                             "howto.toml")
+    if os.path.exists(installed):
+        return installed
+    return os.path.join(os.path.dirname(installed), "..", "..", "cluster-config", "examples", "howto.toml")
 
 
-def domain_state(hosts: SimHosts, node: str) -> str:
-    result = hosts.xl(node, "list")
-    if result.returncode != 0:
-        return "xl failed"
-    try:
-        domains = [d for d in parse_list(result.stdout) if d.name.startswith("shaolin")]
-    except XlError:
-        return "unreadable"
-    if not domains:
-        return "-"
-    return ", ".join(f"{d.name} {'running' if d.active else d.state} (id {d.domid})" for d in domains)
+@dataclass
+class StepResult:
+    title: str
+    seconds: float
+    pause: float | None = None          # the guest's longest pause during the step
+    note: str = ""
 
 
-def guest_memory(hosts: SimHosts, node: str) -> dict:
-    record = hosts.host(node).find("shaolin")
-    if record is None:
-        return {}
-    try:
-        with open(record.path(".mem"), encoding="utf-8") as handle:
-            return dict(line.split("=", 1) for line in handle.read().split())
-    except OSError:
-        return {}
+@dataclass
+class DemoResult:
+    steps: list = field(default_factory=list)
+    ok: bool = False
+    failure: str = ""
+    samples: int = 0
+    violations: list = field(default_factory=list)
+    total: float = 0.0
 
 
-def run_scheduler(report) -> bool:
-    """Part two: the howto as a cluster description, rendered, and what Pacemaker's own
-    scheduler (crm_simulate, offline) does with it on first start, a drain and a crash."""
-    from xenha import cluster
-    from xenha.cluster import allocation, description
-    from xenha.render import files
-    from xenha.scenario import Simulation
+class ClusterDemo:
+    """The steps, each reported to `show` as it ends: show(kind, **data) with kind
+    "title", "phase", "progress", "step", "table", "done"."""
 
-    path = os.path.join(cluster.examples_dir(), "howto.toml")
-    desc = description.load(path)
-    slots, _added = allocation.allocate(desc, {})
-    rendered = files.render_all(desc, slots)
-    report("render", {"path": path, "files": sorted(rendered)})
-    simulation = Simulation(desc)
-    ok = True
-    try:
-        for step, expect in (("up mk1 mk2", "Start"), ("next", "Start      shaolin"),
-                             ("standby mk1", "Migrate    shaolin"), ("unstandby mk1", "Start"),
-                             ("next", "Promote"), ("fail mk2", "Fence")):
-            transition = simulation.step(step)
-            summary = transition.summary.split("Executing Cluster Transition:")[0]
-            lines = [line.strip()[2:] for line in summary.splitlines()[1:] if line.strip().startswith("*")]
-            found = expect is None or any(expect in line for line in lines)
-            ok = ok and found
-            report("transition", {"step": step, "lines": lines, "ok": found})
-    finally:
-        simulation.cleanup()
-    return ok
+    def __init__(self, show, directory: str = DEMO_DIR, description: str | None = None, keep: bool = False):
+        self.show = show
+        self.directory = directory
+        self.description_path = description or default_description()
+        self.keep = keep
+        self.lab = None
+        self.result = DemoResult()
+        self.vms = []                       # (vm, resource, replicas)
+        self.backing = ""
+
+    # --- helpers ------------------------------------------------------------------------------------------------
+    def step(self, title: str, action, pause_of: str | None = None, note=None) -> StepResult:
+        self.show("phase", title=title)
+        wall, started = time.time(), time.monotonic()
+        outcome = action()
+        seconds = time.monotonic() - started
+        pause = None
+        if pause_of:
+            longest = guest_io.longest_pause(observe.acknowledged(self.lab, pause_of), since=wall, until=time.time())
+            pause = longest.seconds if longest else None
+        result = StepResult(title, seconds, pause, note(outcome) if note else "")
+        self.result.steps.append(result)
+        self.show("step", result=result)
+        self.table(title)
+        return result
+
+    def table(self, title: str) -> None:
+        from xenha_lab.lab import snapshot
+
+        self.show("table", snapshot=snapshot.take(self.lab, self.vms), title=f"after: {title}")
+
+    def running_on(self, vm: str, not_on=()) -> str | None:
+        nodes = [n for n in self.lab.powered() if any(d.name == vm and d.running for d in observe.domains(self.lab, n))]
+        return nodes[0] if len(nodes) == 1 and nodes[0] not in not_on else None
+
+    def wait_running(self, vm: str, on: str | None = None, not_on=(), timeout: float = 120.0) -> str:
+        def placed():
+            where = self.running_on(vm, not_on)
+            status = self.lab.cluster.status()
+            if where and (on is None or where == on) and status and status.located(vm) == (where,):
+                return where
+            return None
+        return self.lab.cluster.wait(f"{vm} running" + (f" on {on}" if on else ""), placed, timeout)
+
+    def pcs(self, *args, timeout: float = 120.0) -> None:
+        self.lab.check(self.lab.cluster.any_node(), ["pcs", *args], timeout=timeout)
+
+    # --- the run --------------------------------------------------------------------------------------------------
+    def run(self) -> DemoResult:
+        from xenha_lab.lab.namespace import NamespaceLab
+        from xenha_lab.lab.scenario import Scenario, vm_invariants
+
+        started = time.monotonic()
+        self.lab = NamespaceLab.from_description(self.directory, self.description_path, lifetime_s=1800)
+        self.show("title", description=self.description_path, nodes=self.lab.nodes, directory=self.directory)
+        sampler = None
+        try:
+            self.step("lab up: two namespace nodes, corosync + pacemakerd, fencing by the lab's power switch",
+                      lambda: self.lab.up(timeout=120, progress=lambda text: self.show("progress", text=text)),
+                      note=lambda t: f"all online after {t['online'] - t['cleanup']:.1f} s")
+            self.provision()
+            sampler = Scenario(self.lab, "demo", vm_invariants([vm for vm, _r, _n in self.vms],
+                                                            [r for _v, r, _n in self.vms]), interval=0.25)
+            sampler.start()
+            self.step(f"VM {VM} started by Pacemaker", lambda: self.wait_running(VM),
+                      note=lambda node: f"on {node}, its preferred node (started as soon as the configuration "
+                                        "was pushed)")
+            holder = self.running_on(VM)
+            other = next(n for n in self.lab.nodes if n != holder)
+            self.step(f"live migration: pcs resource move {VM} {other}", lambda: self.move(other), pause_of=VM,
+                      note=lambda _: "migrate_to + migrate_from; the move constraint cleared")
+            self.step(f"drain {other}: pcs node standby {other}", lambda: self.standby(other, holder), pause_of=VM,
+                      note=lambda _: f"{VM} left {other} by live migration")
+            self.step(f"{other} back online: pcs node unstandby {other}", lambda: self.unstandby(other),
+                      note=lambda _: f"{VM} stays on {holder} (stickiness)")
+            self.step(f"power cut of {holder}, where {VM} runs", lambda: self.power_cut(holder, other),
+                      note=lambda text: text)
+            self.step(f"{holder} rebooted by the fencing rejoins", lambda: self.rejoin(holder))
+        except (LabError, AssertionError) as error:
+            self.result.failure = str(error)
+        finally:
+            if sampler is not None:
+                sampler.stop()
+                self.result.samples = sampler.samples
+                self.result.violations = [f"{v.time:.1f}s: {'; '.join(v.violations)}" for v in sampler.violations]
+            if not self.keep:
+                self.show("phase", title="tear down")
+                down = time.monotonic()
+                try:
+                    self.lab.down()
+                    self.result.steps.append(StepResult("tear down: nothing left behind", time.monotonic() - down))
+                    self.show("step", result=self.result.steps[-1])
+                except LabError as error:
+                    self.result.failure = self.result.failure or f"tear down: {error}"
+        self.result.total = time.monotonic() - started
+        self.result.ok = not self.result.failure and not self.result.violations and self.result.samples > 1
+        self.show("done", result=self.result)
+        return self.result
+
+    def provision(self) -> None:
+        from xenha.render.drbd import backing_disk
+        from xenha_lab.lab.provision import provision, rendering
+
+        description, slots, _files = rendering(self.description_path)
+        self.vms = [(vm.name, slots[vm.name].resource, tuple(vm.replicas)) for vm in description.vms]
+        self.backing = backing_disk(description, description.vms[0])
+
+        def progress(kind, **data):
+            if kind == "step":
+                entry = data["result"]
+                self.show("progress", text=f"{data['node']}: {entry['op']} {entry['target']}: {entry['outcome']}")
+            elif kind == "sync" and data.get("done") is not None:
+                self.show("progress", text=f"initial sync of {data['resource']}: {data['done']:.0f} %")
+            elif kind == "phase":
+                self.show("progress", text=f"provisioning: {data['name']}")
+        self.step("provision from the description: LV, DRBD meta-data, up, initial sync, xl config, pcs script",
+                  lambda: provision(self.lab, self.description_path, progress=progress, wait_started=None),
+                  note=lambda report: ", ".join(f"{k} {v:.1f} s" for k, v in report.timings.items() if k != "total"))
+
+    def move(self, target: str) -> None:
+        self.pcs("resource", "move", VM, target)
+        self.wait_running(VM, on=target)
+        constraints = self.lab.check(self.lab.cluster.any_node(), ["cibadmin", "--query", "--scope", "constraints"])
+        if f"cli-prefer-{VM}" in constraints.stdout:
+            raise LabError(f"the move constraint cli-prefer-{VM} was left behind")
+
+    def standby(self, node: str, expected: str) -> None:
+        self.pcs("node", "standby", node)
+        self.wait_running(VM, on=expected)
+
+    def unstandby(self, node: str) -> None:
+        self.pcs("node", "unstandby", node)
+        self.lab.cluster.wait_idle(timeout=60)
+
+    def power_cut(self, holder: str, survivor: str) -> str:
+        cut = time.time()
+        self.lab.power(holder, "off")
+        fenced = self.lab.cluster.wait(f"{holder} fenced", lambda: [
+            e for e in self.lab.events() if e["node"] == holder and e["by"].startswith("fence-agent@")
+            and e["time"] >= cut], timeout=90)
+        fence_at = fenced[0]["time"] - cut
+        self.wait_running(VM, on=survivor, timeout=120)
+        restarted = time.time() - cut
+        check = observe.check_writes(self.lab, VM, survivor, self.backing)
+        if not check.ok or check.acknowledged == 0:
+            raise LabError(f"after the failover: {check.describe()}")
+        return (f"fenced by {fenced[0]['by'].split('@')[1]} after {fence_at:.1f} s, {VM} running on {survivor} after "
+                f"{restarted:.1f} s; all {check.acknowledged} acknowledged writes on {survivor}'s disk")
+
+    def rejoin(self, node: str) -> None:
+        self.lab.cluster.wait(f"{node} online", lambda: node in ((self.lab.cluster.status() or _Nobody()).online()),
+                              timeout=120)
+        self.lab.cluster.wait_idle(timeout=90)
 
 
-def run(report) -> bool:
-    """Run the scenario; `report(kind, payload)` receives "intro", "step", "note" and
-    "summary" events. Returns True when every call answered as expected."""
-    hosts = SimHosts(tempfile.mkdtemp(prefix="xenha-demo-"), NODES)
-    config = hosts.write_file("shaolin.cfg", SHAOLIN_CFG)
-    params = {"config": config, "migration_transport": TRANSPORT}
-    migration = {"migrate_source": "mk1", "migrate_target": "mk2"}
-    back = {"migrate_source": "mk2", "migrate_target": "mk1"}
-    steps = []
-    report("intro", {"config": config, "text": SHAOLIN_CFG, "agent": "ocf:xenha:xen-domain"})
-
-    def call(node, action, label, expected, meta=None, interval=None):
-        result = hosts.run_agent(node, action, params, meta, instance="shaolin", interval_s=interval,
-                                 timeout_s=60)
-        step = Step(len(steps) + 1, result, label, {n: domain_state(hosts, n) for n in NODES}, expected)
-        steps.append(step)
-        report("step", step)
-        return step
-
-    try:
-        call("mk1", "monitor", "probe", codes.NOT_RUNNING)
-        call("mk2", "monitor", "probe", codes.NOT_RUNNING)
-        call("mk1", "start", "start", codes.SUCCESS)
-        call("mk1", "monitor", "monitor every 10s", codes.SUCCESS, interval=10)
-        time.sleep(1.2)  # let the guest run a little
-        before = guest_memory(hosts, "mk1")
-        call("mk1", "migrate_to", "migrate_to mk2", codes.SUCCESS, meta=migration)
-        call("mk2", "migrate_from", "migrate_from mk1", codes.SUCCESS, meta=migration)
-        call("mk1", "stop", "stop (source)", codes.SUCCESS)
-        call("mk2", "monitor", "monitor every 10s", codes.SUCCESS, interval=10)
-        time.sleep(1.2)  # the guest keeps counting on its new host
-        after = guest_memory(hosts, "mk2")
-        report("note", f"guest boot id before {before.get('boot_id', '?')[:8]} after "
-                       f"{after.get('boot_id', '?')[:8]}, ticks {before.get('ticks')} -> {after.get('ticks')}: "
-                       + ("the same guest kept running (live migration)"
-                          if before.get("boot_id") == after.get("boot_id") else "the guest was restarted"))
-        report("note", "fault injected: mk1's migration receiver fails during the transfer")
-        hosts.host("mk1").set_fault("migrate-receive", "fail-transfer")
-        call("mk2", "migrate_to", "migrate_to mk1", codes.ERR_GENERIC, meta=back)
-        call("mk2", "monitor", "monitor every 10s", codes.SUCCESS, interval=10)
-        call("mk1", "monitor", "probe", codes.NOT_RUNNING)
-        call("mk2", "stop", "stop", codes.SUCCESS)
-        call("mk2", "monitor", "probe", codes.NOT_RUNNING)
-    finally:
-        hosts.remove()
-    ok = all(step.as_expected for step in steps)
-    report("summary", {"steps": steps, "ok": ok})
-    return ok
+class _Nobody:
+    def online(self):
+        return []

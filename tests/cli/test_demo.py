@@ -1,7 +1,7 @@
 """`make demo`'s scenario answers as expected (both parts), run in-process."""
 
 from conftest import need_tool
-from xenha_lab import demo
+from xenha_lab import demo_agents as demo
 
 
 def test_demo_agent_part(sim_hosts):

@@ -240,17 +240,3 @@ def test_a_lab_from_a_cluster_description(tmp_path):
     bad.write_text('[cluster]\nname = "x"\n')
     with pytest.raises(LabError, match=str(bad)):
         NamespaceLab.from_description(str(tmp_path / "lab"), str(bad))
-
-
-def test_the_simulators_learn_which_addresses_cannot_reach_each_other():
-    from xenha_lab.lab.hooks import blocked_pairs
-
-    addresses = {"n1": ["10.213.0.11", "10.0.0.1"], "n2": ["10.213.0.12", "10.0.0.2"], "n3": ["10.213.0.13"]}
-    everyone = {"n1": "up", "n2": "up", "n3": "up"}
-    assert blocked_pairs(addresses, everyone, {"n1": 0, "n2": 0, "n3": 0}) == set()
-    split = blocked_pairs(addresses, everyone, {"n1": 1, "n2": 0, "n3": 0})
-    assert ("10.0.0.1", "10.0.0.2") in split and ("10.213.0.11", "10.213.0.13") in split
-    assert not any("10.213.0.12" in pair and "10.213.0.13" in pair for pair in split)
-    cut = blocked_pairs(addresses, {**everyone, "n3": "cut"}, {"n1": 0, "n2": 0, "n3": 0})
-    assert cut == {("10.213.0.11", "10.213.0.13"), ("10.0.0.1", "10.213.0.13"), ("10.213.0.12", "10.213.0.13"),
-                   ("10.0.0.2", "10.213.0.13")}

@@ -103,6 +103,17 @@ def simulate(description_file, steps):
         simulation.cleanup()
 
 
+@cli.command(name="provision-node", hidden=True)
+def provision_node():
+    """Run provisioning steps on this node (what `xenha provision` and the lab send,
+    as JSON on stdin; the results as JSON on stdout). See xenha.provision.node."""
+    import sys
+
+    from xenha.provision import node
+
+    raise SystemExit(node.main(sys.stdin.read(), sys.stdout))
+
+
 def main(argv=None) -> int:
     try:
         cli.main(args=argv, prog_name="xenha", standalone_mode=False)

@@ -19,6 +19,11 @@ Per VM `<n>` (design.md, Pacemaker topology):
     location   each of the three avoids nodes that are not replicas   -INFINITY
     location   <n> prefers its preferred node                         PREFERRED_SCORE
 
+A two-node cluster keeps quorum on both halves of a partition (corosync two_node), so
+whoever fences first wins: there, `priority-fencing-delay` delays fencing of the node
+whose resources weigh more, and every domain has priority VM_PRIORITY, so that the node
+running the VMs survives a partition and keeps them (reference/lab.md §5).
+
 When a node's migration address is not its name, every node gets it as the permanent
 node attribute MIGRATION_ADDRESS_ATTRIBUTE and every domain reads it from there
 (xen-domain's migration_address_attribute).
@@ -49,6 +54,8 @@ INFINITY = "INFINITY"
 VM_TAG = "xenha-vms"
 PROVIDER = "xenha"
 MIGRATION_ADDRESS_ATTRIBUTE = "xenha-migration-address"
+PRIORITY_FENCING_DELAY = "5s"      # two-node clusters only
+VM_PRIORITY = "10"
 
 
 def agent_actions(agent_type: str):
@@ -128,6 +135,9 @@ def build(description: Description, slots: dict) -> PacemakerConfig:
     node_names = [n.name for n in description.nodes]
     properties = [("stonith-enabled", "false" if description.test_cluster else "true"),
                   ("migration-limit", str(defaults.migration_limit))]
+    two_nodes = len(description.nodes) == 2
+    if two_nodes:
+        properties.append(("priority-fencing-delay", PRIORITY_FENCING_DELAY))
     resources, constraints, resource_keys, constraint_keys = [], [], [], []
     node_attributes = ()
     domain_params = ()
@@ -163,7 +173,7 @@ def build(description: Description, slots: dict) -> PacemakerConfig:
                                    *domain_params,
                                    ("migration_transport", defaults.migration_transport),
                                    ("name", vm.name)),
-                           meta=(("allow-migrate", "true"),))
+                           meta=(("allow-migrate", "true"),) + ((("priority", VM_PRIORITY),) if two_nodes else ()))
         resources += [lv, drbd, domain]
         vm_ids.append(vm.name)
         n = vm.name

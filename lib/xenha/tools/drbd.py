@@ -576,8 +576,10 @@ class Drbd:
         """Apply the configuration's differences (connect to a peer that came, ...)."""
         self._change(["adjust", self.resource], timeout)
 
-    def primary(self, timeout: float) -> None:
-        self._change(["primary", self.resource], timeout)
+    def primary(self, timeout: float, force: bool = False) -> None:
+        """Promote; `force` makes this node's data UpToDate whatever it is (the initial
+        sync's source: every peer then syncs from here)."""
+        self._change(["primary", *(["--force"] if force else []), self.resource], timeout)
 
     def secondary(self, timeout: float) -> None:
         self._change(["secondary", self.resource], timeout)
@@ -591,6 +593,22 @@ class Drbd:
         result = self.drbdsetup.run(["down", self.resource], min(timeout, CHANGE_TIMEOUT))
         if not result.ok and not not_configured(result):
             raise command_failed(result)
+
+    def has_metadata(self, timeout: float) -> bool:
+        """Whether the backing devices hold DRBD meta-data (`drbdadm dump-md`: drbdmeta
+        reads them; meant for a resource that is not attached)."""
+        result = self.adm(["dump-md", self.resource], min(timeout, QUERY_TIMEOUT))
+        if result.ok:
+            return True
+        if result.returncode == 1 and "No valid meta data found" in result.stderr + result.stdout:
+            return False
+        raise command_failed(result)
+
+    def create_metadata(self, timeout: float) -> None:
+        """`drbdadm create-md RES`, never forced: drbdmeta asks before overwriting
+        anything it finds (meta-data, a file system), and with no one to answer it
+        refuses (a DrbdError with its words)."""
+        self._change(["create-md", self.resource], timeout)
 
     def adm(self, args, timeout: float) -> runner.CommandResult:
         conf = ["-c", self.conf] if self.conf else []

@@ -194,6 +194,16 @@ class Lvm:
     def remove_tag(self, vg: str, tag: str, timeout: float) -> None:
         self._change("vgchange", ["--deltag", tag, vg], timeout)
 
+    # --- provisioning -----------------------------------------------------------------------
+    def create_volume(self, vg: str, name: str, size_bytes: int, tags, timeout: float) -> None:
+        """A new linear LV `vg/name` of `size_bytes` (rounded up to whole extents by lvm),
+        carrying `tags`. Signatures of earlier volumes found in its space are wiped
+        without asking: a new volume's content is nobody's."""
+        args = ["-n", name, "-L", f"{size_bytes}b", "-W", "y", "--yes"]
+        for tag in tags:
+            args += ["--addtag", tag]
+        self._change("lvcreate", args + [vg], timeout)
+
     # --- snapshots ------------------------------------------------------------------------
     def create_snapshot(self, origin, name: str, size_bytes: int, timeout: float) -> None:
         """A copy-on-write snapshot `name` of `origin` (a LogicalVolume) with room for

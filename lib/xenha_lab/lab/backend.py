@@ -63,6 +63,9 @@ class NodeBackend(abc.ABC):
 
     #: the node names, in order
     nodes: list[str]
+    #: where the simulated guests log their acknowledged writes (a host directory, outside
+    #: every node), None when the backend's guests keep no such log
+    guest_log_dir: str | None = None
 
     @abc.abstractmethod
     def up(self, timeout: float = 90.0) -> dict:
@@ -113,6 +116,17 @@ class NodeBackend(abc.ABC):
     def events(self) -> list[dict]:
         """What the lab did and when (power actions with who asked: the fence agent or
         an operator; network changes), oldest first: {"time", "what", "node", "by"}."""
+
+    def list_dir(self, node: str, path: str) -> list[str] | None:
+        """The names in a directory of the node (None when it does not exist or the node
+        is off). Backends override this with something cheaper than a command."""
+        result = self.run(node, ["ls", "-A", path], timeout=15.0)
+        return result.stdout.split() if result.ok else None
+
+    def disk_blocks(self, node: str, backing: str) -> dict:
+        """What the node's DRBD backing device `backing` holds (block number -> 4 KiB),
+        read without touching the node (also when it is off)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot read a node's disk")
 
     # --- conveniences on top of the primitives --------------------------------------------------------------------
     def check(self, node: str, argv, timeout: float = 60.0, input: str | None = None) -> CommandResult:

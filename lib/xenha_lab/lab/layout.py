@@ -8,12 +8,14 @@ every node starts from (corosync.conf, /etc/hosts, the pre-seeded CIB).
     DIR/switch/switch.sock    the power switch; /run/xenha-lab/switch in every node
     DIR/shared/               lab-wide shared directory; /run/xenha-lab/shared in every node
     DIR/shared/drbd-net       the DRBD simulator's "network"; /run/xenha-sim/drbd-net
+    DIR/shared/guest-io       the simulated guests' logs of acknowledged writes
     DIR/sbin/                 fence_xenha_lab: a layer over every node's /usr/sbin
     DIR/config/               corosync.conf, hosts, cib.xml as generated
     DIR/nodes/N/ram/          the node's /run (its RAM: wiped when it loses power)
     DIR/nodes/N/disk/         the node's disk: writable layers over /etc and /var
-                              (so /etc/lvm, /var/lib/pacemaker, /var/lib/xenha-sim ... are
-                              the node's own and survive a power cut)
+                              (so /etc/lvm, /etc/ssh, /var/lib/pacemaker, /var/lib/xenha-sim
+                              ... are the node's own and survive a power cut), and /root
+    DIR/nodes/N/pv.img        the node's LVM disk, on a loop device (machine.py)
     DIR/nodes/N/bin/          the node's tool directory, first on its PATH
     DIR/nodes/N/console.log   what its init printed, every boot
 
@@ -33,6 +35,7 @@ import subprocess
 import tempfile
 from dataclasses import asdict, dataclass
 
+from xenha_lab.lab import machine
 from xenha_lab.lab.backend import LabError
 from xenha_lab.paths import DEFAULT_PATH, default_simbindir
 
@@ -41,6 +44,7 @@ NETWORK = ipaddress.ip_network("10.213.0.0/24")
 FIRST_HOST = 10                           # n1 is 10.213.0.11, as in reference/lab.md
 NODE_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 CLUSTER_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
+VG_NAME = re.compile(r"^[A-Za-z0-9+_.][A-Za-z0-9+_.-]{0,62}$")
 MAX_NODES = 8
 FENCE_AGENT = "fence_xenha_lab"
 FENCE_DEVICE = "lab-fence"
@@ -54,8 +58,15 @@ NODE_SWITCH = NODE_SWITCH_DIR + "/switch.sock"
 NODE_SHARED = NODE_LAB + "/shared"
 NODE_STATE = NODE_LAB + "/state"          # the node init's progress: booting, corosync, up, stopping
 NODE_DRBD_NET = "/run/xenha-sim/drbd-net"
+NODE_GUEST_IO = NODE_SHARED + "/guest-io"
 NODE_PATH = f"{NODE_TOOLS}:{DEFAULT_PATH}"
-NODE_ENV = {"PATH": NODE_PATH, "LANG": "C.UTF-8", "HOME": "/root", "TERM": "dumb"}
+# every process of a node starts from this (its init, `lab exec`, what sshd runs): the
+# simulated guests log their acknowledged writes outside the node; drbd-utils' own
+# override says which DRBD module is "loaded" (the simulated kernel's version: there is no
+# /proc/drbd nor a module for modinfo to find)
+NODE_ENV = {"PATH": NODE_PATH, "LANG": "C.UTF-8", "HOME": "/root", "TERM": "dumb", "XENHA_SIM_GUEST_IO": NODE_GUEST_IO,
+            "DRBD_DRIVER_VERSION_OVERRIDE": "9.2.2"}
+DRBD_KERNEL = "xenha-sim-drbd-kernel"
 SOCKET_PATH_MAX = 100                     # sun_path is 108 bytes
 
 # Pacemaker/Corosync state that must start empty on a node's disk (the host's own
@@ -94,6 +105,8 @@ class LabSpec:
     fence_agent: str | None = None        # the installed fence_xenha_lab, shown in the nodes' /usr/sbin
     services: tuple = ()                  # argv lists a node starts at boot, before corosync
     description: str | None = None        # the cluster description the lab was made from
+    volume_group: str = "vg0"             # made on every node's disk at the first boot
+    guest_io_interval: float | None = None  # seconds between two writes of a simulated guest
 
     @property
     def names(self) -> list[str]:
@@ -119,7 +132,8 @@ class LabSpec:
                    priority_fencing_delay=data.get("priority_fencing_delay", "5s"),
                    simbindir=data.get("simbindir"), fence_agent=data.get("fence_agent"),
                    services=tuple(tuple(s) for s in data.get("services", ())),
-                   description=data.get("description"))
+                   description=data.get("description"), volume_group=data.get("volume_group", "vg0"),
+                   guest_io_interval=data.get("guest_io_interval"))
 
 
 def make_spec(directory: str, names, cluster_name: str = "xenha-lab", extra_addresses=None, **options) -> LabSpec:
@@ -151,6 +165,8 @@ def make_spec(directory: str, names, cluster_name: str = "xenha-lab", extra_addr
                 problems.append(f"node {name}: {address} is inside the lab network {NETWORK}")
             checked.append(str(iface))
         extra[name] = tuple(checked)
+    if not VG_NAME.match(options.get("volume_group", "vg0")):
+        problems.append(f"volume group {options['volume_group']!r}: letters, digits and +_.-, not starting with '-'")
     simbindir = options.get("simbindir")
     if simbindir and not os.path.isdir(simbindir):
         problems.append(f"simulated tools: {simbindir} does not exist (make install-lab)")
@@ -159,6 +175,24 @@ def make_spec(directory: str, names, cluster_name: str = "xenha-lab", extra_addr
     nodes = tuple(NodeSpec(name, index, str(NETWORK[FIRST_HOST + index]), extra.get(name, ()))
                   for index, name in enumerate(names, start=1))
     return LabSpec(directory=directory, cluster_name=cluster_name, nodes=nodes, **options)
+
+
+def node_env(spec: LabSpec, name: str) -> dict:
+    """The environment every process of node `name` starts from."""
+    env = {**NODE_ENV, "HOSTNAME": name}
+    if spec.guest_io_interval:
+        env["XENHA_SIM_GUEST_IO_INTERVAL"] = f"{spec.guest_io_interval:g}"
+    return env
+
+
+def boot_services(spec: LabSpec) -> list[tuple]:
+    """What a node starts before corosync: the simulated DRBD kernel (time passes on its
+    own, connections follow the lab network), sshd, then the spec's own services."""
+    services = []
+    if spec.simbindir and os.path.exists(os.path.join(spec.simbindir, DRBD_KERNEL)):
+        services.append((DRBD_KERNEL,))
+    services.append(machine.sshd_service())
+    return services + [tuple(s) for s in spec.services]
 
 
 def default_fence_agent() -> str:
@@ -183,6 +217,7 @@ class Layout:
     shared = property(lambda self: self.path("shared"))
     sbin = property(lambda self: self.path("sbin"))
     drbd_net = property(lambda self: self.path("shared", "drbd-net"))
+    guest_io = property(lambda self: self.path("shared", "guest-io"))
     config = property(lambda self: self.path("config"))
     log = property(lambda self: self.path("supervisor.log"))
 
@@ -311,7 +346,7 @@ def create(spec: LabSpec) -> Layout:
     """Write a fresh lab directory for `spec` (the directory must not exist)."""
     lay = Layout(spec.directory)
     os.makedirs(lay.dir, mode=0o700)
-    for directory in (lay.switch_dir, lay.shared, lay.drbd_net, lay.config, lay.sbin):
+    for directory in (lay.switch_dir, lay.shared, lay.drbd_net, lay.guest_io, lay.config, lay.sbin):
         os.makedirs(directory, exist_ok=True)
     if spec.fence_agent:
         shutil.copyfile(spec.fence_agent, os.path.join(lay.sbin, FENCE_AGENT))
@@ -324,13 +359,15 @@ def create(spec: LabSpec) -> Layout:
     seed_cib(spec, seed)
     for node in spec.nodes:
         _create_node(lay, spec, node, conf, hosts, seed)
+    machine.ssh_identities(lay, spec)
     return lay
 
 
 def _create_node(lay: Layout, spec: LabSpec, node: NodeSpec, conf: str, hosts: str, seed: str) -> None:
     name = node.name
     for directory in (lay.ram(name), lay.tools(name), lay.disk(name, "etc"), lay.disk(name, "etc.work"),
-                      lay.disk(name, "var"), lay.disk(name, "var.work")):
+                      lay.disk(name, "var"), lay.disk(name, "var.work"), lay.disk(name, "root"),
+                      lay.disk(name, "etc", "lvm"), lay.disk(name, "etc", "ssh")):
         os.makedirs(directory, exist_ok=True)
     for rel, (user, group, mode) in FRESH_DIRS.items():
         path = lay.disk(name, rel)
@@ -350,8 +387,10 @@ def _create_node(lay: Layout, spec: LabSpec, node: NodeSpec, conf: str, hosts: s
     if spec.simbindir:
         for tool in sorted(os.listdir(spec.simbindir)):
             os.symlink(os.path.join(spec.simbindir, tool), os.path.join(lay.tools(name), tool))
+    env = node_env(spec, name)
+    write_atomic(lay.disk(name, "etc", "ssh", "sshd_config"), machine.sshd_config(node, env))
+    write_atomic(lay.disk(name, "etc", "lvm", "lvm.conf"), machine.lvm_conf(machine.attach_disk(lay, name)))
     # no syslog: a node must not write to the host's /dev/log (its /dev shows the host's)
-    env = {**NODE_ENV, "HOSTNAME": name, "PCMK_logfacility": "none"}
-    plan = {"name": name, "lab": lay.dir, "env": env,
-            "services": [list(s) for s in spec.services], "corosync_timeout": 30.0, "stop_timeout": 20.0}
+    plan = {"name": name, "lab": lay.dir, "env": {**env, "PCMK_logfacility": "none"},
+            "services": [list(s) for s in boot_services(spec)], "corosync_timeout": 30.0, "stop_timeout": 20.0}
     write_atomic(lay.plan(name), json.dumps(plan, indent=2) + "\n")

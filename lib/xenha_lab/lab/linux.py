@@ -159,8 +159,17 @@ def all_pids() -> list[int]:
 
 def loop_devices_under(directory: str) -> list[tuple[str, str]]:
     """[(/dev/loopN, backing file)] of the loop devices whose backing file lies under
-    `directory` (only those are the lab's to detach)."""
+    `directory` (only those are the lab's to detach), then those backed by one of these
+    (the simulated LVs on a node's disk), the latter first: they go first."""
     prefix = os.path.realpath(directory).rstrip("/") + "/"
+    direct = [(dev, backing) for dev, backing in _loop_devices() if backing.startswith(prefix)]
+    devices = {dev for dev, _backing in direct}
+    stacked = [(dev, backing) for dev, backing in _loop_devices() if backing in devices]
+    return stacked + direct
+
+
+def _loop_devices() -> list[tuple[str, str]]:
+    """[(/dev/loopN, backing file without a " (deleted)" mark)] of every bound loop device."""
     found = []
     try:
         names = os.listdir("/sys/block")
@@ -174,8 +183,8 @@ def loop_devices_under(directory: str) -> list[tuple[str, str]]:
                 backing = handle.read().strip()
         except OSError:
             continue
-        if backing.removesuffix(" (deleted)").startswith(prefix):
-            found.append(("/dev/" + name, backing))
+        if backing:
+            found.append(("/dev/" + name, backing.removesuffix(" (deleted)")))
     return found
 
 

@@ -17,6 +17,7 @@ fence agent installed in /usr/sbin (`make install-lab`).
 from __future__ import annotations
 
 import errno
+import ipaddress
 import json
 import os
 import shutil
@@ -25,7 +26,7 @@ import subprocess
 import time
 
 from xenha_lab.lab import layout as L
-from xenha_lab.lab import linux
+from xenha_lab.lab import linux, machine
 from xenha_lab.lab.backend import CommandResult, LabError, NodeBackend, NodeState
 from xenha_lab.lab.cluster import Cluster
 from xenha_lab.lab.protocol import exchange
@@ -33,7 +34,8 @@ from xenha_lab.lab.supervisor import supervisor_argv, supervisor_marker
 from xenha_lab.paths import DEFAULT_PATH, default_simbindir
 
 HOST_TOOLS = ("setpriv", "unshare", "nsenter", "ip", "losetup", "corosync", "corosync-cfgtool", "pacemakerd",
-              "cibadmin", "crm_attribute", "crm_verify", "crm_mon", "pcs")
+              "cibadmin", "crm_attribute", "crm_verify", "crm_mon", "pcs", "sshd", "ssh", "ssh-keygen", "lvm",
+              "drbdadm")
 CONTROL_TIMEOUT = 60.0
 
 
@@ -58,6 +60,14 @@ def missing_prerequisites(fence_agent: str | None = None) -> list[str]:
             problems.append("namespaces are not available here: "
                             + (proc.stderr.strip() if proc else "unshare hung"))
     return problems
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def resolve_in_root(root: str, path: str, max_links: int = 40) -> str | None:
@@ -100,6 +110,7 @@ class NamespaceLab(NodeBackend):
         self._inits: dict[str, linux.ProcessId] = {}
         self._supervisor: subprocess.Popen | None = None
         self.cluster = Cluster(self)
+        self.guest_log_dir = self.lay.guest_io
 
     # --- making and finding labs -----------------------------------------------------------------------------------
     @classmethod
@@ -122,6 +133,10 @@ class NamespaceLab(NodeBackend):
         except DescriptionError as error:
             raise LabError(f"{path}: " + "; ".join(p.split(": ", 1)[-1] for p in error.problems)) from None
         extra = {node.name: [node.replication_address] for node in description.nodes}
+        for node in description.nodes:            # a migration address that is an IP: the node has it too
+            if node.migration_address not in (node.name, node.replication_address) and _is_ip(node.migration_address):
+                extra[node.name].append(node.migration_address)
+        options.setdefault("volume_group", description.defaults.volume_group)
         return cls.create(directory, [node.name for node in description.nodes], description.name,
                           extra_addresses=extra, description=os.path.abspath(path), **options)
 
@@ -199,6 +214,8 @@ class NamespaceLab(NodeBackend):
             say("nodes booting")
             self._wait_booted(deadline)
             timings["booted"] = time.monotonic() - started
+            for node in self.nodes:
+                machine.ensure_volume_group(self, node, self.spec.volume_group, machine.disk_device(self.lay, node))
             say("waiting for every node to be online")
             self.cluster.wait_online(self.nodes, timeout=max(deadline - time.monotonic(), 1.0))
             timings["online"] = time.monotonic() - started
@@ -313,7 +330,7 @@ class NamespaceLab(NodeBackend):
     def enter_argv(self, node: str, argv) -> list[str]:
         """The host command that runs `argv` inside `node`, in its clean environment."""
         init = self.init_of(node)
-        env = [f"{key}={value}" for key, value in {**L.NODE_ENV, "HOSTNAME": node}.items()]
+        env = [f"{key}={value}" for key, value in L.node_env(self.spec, node).items()]
         return ["nsenter", "-t", str(init.pid), "-m", "-u", "-n", "-p", "-i", "--wd=/", "--",
                 "env", "-i", *env, *argv]
 
@@ -351,6 +368,29 @@ class NamespaceLab(NodeBackend):
             return None
         # the pid could have been reused while reading: trust only a read bracketed by the same init
         return data if linux.is_alive(init) else None
+
+    def list_dir(self, node: str, path: str) -> list[str] | None:
+        if not path.startswith("/"):
+            raise LabError(f"{path}: not an absolute path")
+        init = self._inits.get(node)
+        if init is None or not linux.is_alive(init):
+            try:
+                init = self.init_of(node)
+            except LabError:
+                return None
+        resolved = resolve_in_root(f"/proc/{init.pid}/root", path)
+        try:
+            names = os.listdir(resolved) if resolved else None
+        except OSError:
+            return None
+        return names if linux.is_alive(init) else None
+
+    def disk_blocks(self, node: str, backing: str) -> dict:
+        from xenha_lab.sim import guest_io
+
+        self.spec.node(node)
+        return guest_io.disk_blocks(self.lay.disk(node, "var", "lib", "xenha-sim", "drbd-disks"), self.lay.drbd_net,
+                                    node, backing)
 
     # --- power and network -----------------------------------------------------------------------------------------
     def power(self, node: str, action: str) -> None:

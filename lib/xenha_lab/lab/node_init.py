@@ -15,8 +15,9 @@ The node's file system (everything private is gone with its mount namespace):
                 /dev/VG links of one node are not seen by another), its own /dev/pts, /dev/shm
     /usr/sbin   the host's, read-only, with the lab's fence agent over it (fenced looks there)
     /etc, /var  the host's, with the node's disk as a writable layer (DIR/nodes/N/disk):
-                corosync.conf, hosts, hostname, /etc/lvm, the CIB, /var/lib/xenha-sim
-    /tmp, /root empty tmpfs
+                corosync.conf, hosts, hostname, /etc/lvm, /etc/ssh, the CIB, /var/lib/xenha-sim
+    /root       root's home on the node's disk (DIR/nodes/N/disk/root: its ssh keys)
+    /tmp        an empty tmpfs
     /sys        a sysfs of the node's own network namespace
     /run/xenha-lab/{bin,switch,shared}, /run/xenha-sim/drbd-net   bound from the lab directory
 """
@@ -60,7 +61,7 @@ def setup_filesystem(lay: L.Layout, name: str) -> None:
     for key, path in {"ram": lay.ram(name), "etc": lay.disk(name, "etc"), "etc.work": lay.disk(name, "etc.work"),
                       "var": lay.disk(name, "var"), "var.work": lay.disk(name, "var.work"),
                       "tools": lay.tools(name), "switch": lay.switch_dir, "shared": lay.shared, "sbin": lay.sbin,
-                      "drbd-net": lay.drbd_net}.items():
+                      "drbd-net": lay.drbd_net, "root": lay.disk(name, "root")}.items():
         fds[key] = os.open(path, os.O_PATH | os.O_DIRECTORY)
     fd = lambda key: f"/proc/self/fd/{fds[key]}"  # noqa: E731 - a path naming an open directory
 
@@ -86,7 +87,7 @@ def setup_filesystem(lay: L.Layout, name: str) -> None:
         mount("/dev/pts/ptmx", "/dev/ptmx", None, MS_BIND)
     mount("shm", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777")
     mount("tmp", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777")
-    mount("roothome", "/root", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700")
+    mount(fd("root"), "/root", None, MS_BIND)
     mount("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     for descriptor in fds.values():
         os.close(descriptor)

@@ -20,6 +20,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from xenha_lab.lab import observe
 from xenha_lab.lab.backend import LabError, NodeBackend
 from xenha_lab.lab.cluster import Cluster
 
@@ -62,6 +63,15 @@ def dummy_active(rsc: str):
     return state_file_active(f"/run/Dummy-{rsc}.state")
 
 
+def vm_running(vm: str):
+    """A probe: the VM's guest runs on the node under its own name (not a migration copy),
+    by the node's hypervisor."""
+    def probe(lab: NodeBackend, node: str) -> bool:
+        return any(d.name == vm and d.running for d in observe.domains(lab, node))
+    probe.__doc__ = f"domain {vm} runs on the node"
+    return probe
+
+
 class Invariant:
     name = "invariant"
 
@@ -83,6 +93,72 @@ class AtMostOneActive(Invariant):
     def sample(self, lab: NodeBackend) -> list[str]:
         active = self.active_on(lab)
         return [f"{self.rsc} active on {', '.join(active)} at once"] if len(active) > 1 else []
+
+
+class OneGuestCopy(Invariant):
+    """A VM's guest executes on at most one node at any moment, under any of its names
+    (xl's NAME--incoming and NAME--migratedaway included: during a live migration one copy
+    is paused), and at most one node holds a domain of exactly that name. The nodes are
+    read one after the other: a violation counts only when a second read confirms it."""
+
+    def __init__(self, vm: str):
+        self.vm = vm
+        self.name = f"{vm}: one copy of the guest"
+
+    def _read(self, lab: NodeBackend) -> dict:
+        return {node: [d for d in observe.domains(lab, node) if d.guest == self.vm] for node in lab.nodes}
+
+    def _problems(self, views: dict) -> list[str]:
+        running = sorted(f"{d.name}@{node}" for node, found in views.items() for d in found if d.running)
+        named = sorted(node for node, found in views.items() if any(d.name == self.vm and d.alive for d in found))
+        problems = []
+        if len(running) > 1:
+            problems.append(f"{self.vm} executes twice: {', '.join(running)}")
+        if len(named) > 1:
+            problems.append(f"domain {self.vm} exists on {', '.join(named)} at once")
+        return problems
+
+    def sample(self, lab: NodeBackend) -> list[str]:
+        problems = self._problems(self._read(lab))
+        return self._problems(self._read(lab)) if problems else []
+
+
+class PrimaryOnlyUpToDate(Invariant):
+    """DRBD is never Primary on a node whose disk is not UpToDate."""
+
+    def __init__(self, resources):
+        self.resources = list(resources)
+        self.name = "DRBD Primary only on UpToDate data"
+
+    def sample(self, lab: NodeBackend) -> list[str]:
+        problems = []
+        for node in lab.nodes:
+            for resource in self.resources:
+                state = observe.drbd(lab, node, resource)
+                if state is not None and state.role == "Primary" and any(d != "UpToDate" for d in state.disks):
+                    problems.append(f"{resource} Primary on {node} with disk {'/'.join(state.disks)}")
+        return problems
+
+
+class NoDoubleWrites(Invariant):
+    """No write of a guest acknowledged by two copies of it (same boot, two nodes)."""
+
+    def __init__(self, vm: str):
+        self.vm = vm
+        self.name = f"{vm}: no write acknowledged twice"
+
+    def sample(self, lab: NodeBackend) -> list[str]:
+        from xenha_lab.sim import guest_io
+
+        pairs = guest_io.duplicates(observe.acknowledged(lab, self.vm))
+        return [f"{self.vm}: seq {pairs[0][0].seq} acknowledged on {pairs[0][0].node} and {pairs[0][1].node}"] \
+            if pairs else []
+
+
+def vm_invariants(vms, resources) -> list[Invariant]:
+    """What every scenario with VMs samples: one copy of each guest, DRBD Primary only on
+    UpToDate data, no write acknowledged twice."""
+    return [*(OneGuestCopy(vm) for vm in vms), PrimaryOnlyUpToDate(resources), *(NoDoubleWrites(vm) for vm in vms)]
 
 
 # --- the driver ------------------------------------------------------------------------------------------------------

@@ -176,19 +176,15 @@ class Supervisor:
         batch.append("link set eth0 up")
         run(["nsenter", f"--net=/proc/{node.init.pid}/ns/net", "ip", "-batch", "-"], input="\n".join(batch) + "\n")
 
-    def apply_links(self) -> list[str]:
-        """Put every powered node's veth on its segment's bridge, up or down; tell the
-        simulators (the names of the hooks that applied)."""
+    def apply_links(self) -> None:
+        """Put every powered node's veth on its segment's bridge, up or down (the
+        simulated DRBD kernels' TCP links follow by themselves)."""
         for node in self.nodes.values():
             if node.power != "on":
                 continue
             bridge = self.ensure_bridge(node.segment)
             run(["ip", "link", "set", node.veth, "master", bridge])
             run(["ip", "link", "set", node.veth, "up" if node.link == "up" else "down"])
-        blocked = hooks.blocked_pairs({n.name: n.addresses for n in self.nodes.values()},
-                                      {n.name: n.link for n in self.nodes.values()},
-                                      {n.name: n.segment for n in self.nodes.values()})
-        return hooks.network_changed(self.lay.drbd_net, blocked, log)
 
     def partition(self, groups) -> None:
         seen = set()
@@ -204,19 +200,19 @@ class Supervisor:
         for index, group in enumerate(groups, start=1):
             for name in group:
                 self.nodes[name].segment = index
-        applied = self.apply_links()
-        self.event("partition", by="operator", groups=[list(g) for g in groups], hooks=applied)
+        self.apply_links()
+        self.event("partition", by="operator", groups=[list(g) for g in groups])
 
     def set_link(self, name: str, state: str) -> None:
         self.node_named(name).link = state
-        applied = self.apply_links()
-        self.event("cut" if state == "cut" else "restore", name, by="operator", hooks=applied)
+        self.apply_links()
+        self.event("cut" if state == "cut" else "restore", name, by="operator")
 
     def heal(self) -> None:
         for node in self.nodes.values():
             node.segment, node.link = 0, "up"
-        applied = self.apply_links()
-        self.event("heal", by="operator", hooks=applied)
+        self.apply_links()
+        self.event("heal", by="operator")
 
     # --- power ----------------------------------------------------------------------------------------------------
     def node_named(self, name: str) -> Node:

@@ -21,7 +21,7 @@ import os
 from xenha_lab.sim.drbd import network, resync
 from xenha_lab.sim.drbd.helpers import resync_target_helper, spawn_helper
 from xenha_lab.sim.drbd.metadata import BLOCK, UUID_JUST_CREATED
-from xenha_lab.sim.drbd.network import SessionFile
+from xenha_lab.sim.drbd.network import SessionBusy, SessionFile
 from xenha_lab.sim.drbd.node import Node
 from xenha_lab.sim.drbd.records import Advert, Connection, Decision, Resource, Session
 
@@ -41,12 +41,25 @@ def advance(node: Node, res: Resource) -> None:
     network.publish(node, res)
 
 
+# How long a step waits for a connection's session before leaving it for the next look.
+SESSION_WAIT = 0.5
+
+
 def _step(node: Node, res: Resource, pid: int, conn: Connection) -> None:
-    """One connection: lost, kept, or (re)made."""
+    """One connection: lost, kept, or (re)made; left as it is when its session stays
+    busy (the peer runs a helper with it held: see SessionFile)."""
     if conn.cstate == "StandAlone" or not conn.paths:
         return
     local, peer = conn.paths[0]
-    with SessionFile(node.net, local, peer) as sfile:
+    try:
+        _step_in_session(node, res, pid, conn, SessionFile(node.net, local, peer, wait=SESSION_WAIT))
+    except SessionBusy:
+        return
+
+
+def _step_in_session(node: Node, res: Resource, pid: int, conn: Connection, session: SessionFile) -> None:
+    local, peer = conn.paths[0]
+    with session as sfile:
         sess = sfile.load()
         adv = network.read_advert(node, peer, res.name)
         link_ok = not network.link_cut(node, local, peer)

@@ -176,19 +176,29 @@ def _update_table(path: str, change) -> None:
 
 
 # --- sessions ----------------------------------------------------------------------
+class SessionBusy(Exception):
+    """The session's lock was not had in time (see SessionFile's `wait`)."""
+
+
 class SessionFile:
     """The session record of the connection between two endpoints (ipv4:A:P), locked
-    for as long as `with` holds it (both ends take the same lock)."""
+    for as long as `with` holds it (both ends take the same lock). With `wait`, entering
+    raises SessionBusy after that many seconds: a holder of the node lock must not wait
+    for ever, since the peer's side may hold the session while its node lock is given up
+    around a helper (before-resync-target) and then wait for that node lock again."""
 
-    __slots__ = ("path", "_fd")
+    __slots__ = ("path", "_fd", "wait")
 
-    def __init__(self, net: str, local: str, peer: str):
+    def __init__(self, net: str, local: str, peer: str, wait: float | None = None):
         a, b = sorted((local.split(":", 1)[1], peer.split(":", 1)[1]))
         self.path = os.path.join(net, "sess", f"{a}_{b}")
         self._fd = None
+        self.wait = wait
 
     def __enter__(self):
-        self._fd = store.flock(self.path + ".lock")
+        self._fd = store.flock(self.path + ".lock", self.wait)
+        if self._fd is None:
+            raise SessionBusy(self.path)
         return self
 
     def __exit__(self, *exc):

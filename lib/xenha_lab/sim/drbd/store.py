@@ -7,6 +7,7 @@ from __future__ import annotations
 import fcntl
 import marshal
 import os
+import time
 
 
 def read(path: str):
@@ -45,9 +46,21 @@ def makedirs(path: str) -> None:
     os.makedirs(path, exist_ok=True)
 
 
-def flock(path: str) -> int:
-    """An exclusive lock on `path` (created with its directory); close the fd to release."""
+def flock(path: str, wait: float | None = None) -> int | None:
+    """An exclusive lock on `path` (created with its directory); close the fd to release.
+    With `wait`, None when the lock was not had within that many seconds."""
     makedirs(os.path.dirname(path))
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    fcntl.flock(fd, fcntl.LOCK_EX)
-    return fd
+    if wait is None:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return fd
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                os.close(fd)
+                return None
+            time.sleep(0.005)
