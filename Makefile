@@ -117,11 +117,15 @@ REAL_CI_TESTS = first_start or pcs_resource_move or power_cut
 real-images: deps venv
 	XENHA_REAL_BUILD=$(abspath $(BUILD))/real $(VENV)/bin/python -m xenha_lab.realkernel.image
 
+# an outer bound on top of every wait's own: SIGINT lets pytest tear the lab down (no QEMU left)
+REAL_BOUND = timeout --signal=INT --kill-after=120
+
 test-real: real-images
-	scripts/run-staged env $(REAL_ENV) $(VENV)/bin/python -m pytest tests/real $(PYTEST_ARGS)
+	scripts/run-staged env $(REAL_ENV) $(REAL_BOUND) 2400 $(VENV)/bin/python -m pytest tests/real $(PYTEST_ARGS)
 
 test-real-ci: real-images
-	scripts/run-staged env $(REAL_ENV) $(VENV)/bin/python -m pytest tests/real -k '$(REAL_CI_TESTS)' $(PYTEST_ARGS)
+	scripts/run-staged env $(REAL_ENV) $(REAL_BOUND) 1800 $(VENV)/bin/python -m pytest tests/real -k '$(REAL_CI_TESTS)' \
+		$(PYTEST_ARGS)
 
 bench: deps venv
 	scripts/run-staged env XENHA_SIMBINDIR=$(SIMBINDIR) \

@@ -60,8 +60,19 @@ class RealCluster:
     def scenario(self, name: str):
         from xenha_lab.lab.scenario import Scenario
 
-        # one sample a second: each asks `xl list` of both nodes, which costs them CPU
-        return Scenario(self.lab, name, invariants=self.invariants, interval=1.0, log=say)
+        # one sample every 2 s: each asks `xl list` of both nodes, which costs them CPU
+        return Scenario(self.lab, name, invariants=self.invariants, interval=2.0, log=say)
+
+    def status(self, node: str | None = None):
+        """Pacemaker's view (crm_mon), asked again while a busy emulated node is slow to
+        answer; AssertionError when no node answers within two minutes."""
+        deadline = time.monotonic() + 120
+        while True:
+            view = self.lab.cluster.status(node, timeout=60)
+            if view is not None:
+                return view
+            assert time.monotonic() < deadline, f"crm_mon did not answer on {node or 'any node'} for 2 minutes"
+            time.sleep(2)
 
     def domains(self) -> dict:
         from xenha_lab.realkernel.guest import xl_domains

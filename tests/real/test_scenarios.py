@@ -16,18 +16,19 @@ from __future__ import annotations
 
 import time
 
-from real_support import VM, cluster, record, say  # noqa: F401 - cluster is a fixture
+from real_support import VM, record, say
+from real_support import cluster  # noqa: F401 - a fixture (the tests below take it: F811)
 
 PCS_TIMEOUT = 480          # pcs costs 10-12 s a call in these machines, and `move` waits for the cluster
 
 
-def _drbd_promoted_everywhere(cluster) -> bool:
-    states = [cluster.drbd(node) for node in cluster.lab.nodes]
+def _drbd_promoted_everywhere(real) -> bool:
+    states = [real.drbd(node) for node in real.lab.nodes]
     return all(s.get("role") == "Primary" and s.get("disk") == "UpToDate" and s.get("peer_disk") == "UpToDate"
                and s.get("cs") == "Connected" for s in states)
 
 
-def test_first_start(cluster):
+def test_first_start(cluster):  # noqa: F811 - the fixture
     """The guest starts on its preferred node; DRBD Promoted (Primary) on both replicas,
     UpToDate/UpToDate; the guest's writes are acknowledged."""
     started = time.monotonic()
@@ -39,12 +40,12 @@ def test_first_start(cluster):
                       timeout=120, interval=1.0)
         cluster.log.wait_acks(10, timeout=180)
         record("first start: CIB applied -> 10 acknowledged writes", time.monotonic() - started)
-        status = cluster.lab.cluster.status()
+        status = cluster.status()
         sc.check("Pacemaker sees guest1 on n1", status.located(VM) == ("n1",))
         sc.check("one boot of the guest", len(cluster.guest_boots()) == 1)
 
 
-def test_live_migration_by_pcs_resource_move(cluster):
+def test_live_migration_by_pcs_resource_move(cluster):  # noqa: F811 - the fixture
     """`pcs resource move` live-migrates the running guest with a real `xl migrate`
     (migrate_to on the source, migrate_from on the target): same boot (its memory moved),
     its writes continue, the temporary constraint is gone afterwards."""
@@ -73,7 +74,7 @@ def test_live_migration_by_pcs_resource_move(cluster):
                                                           if c.startswith(("cli-prefer", "cli-ban"))])
 
 
-def test_drain_by_standby(cluster):
+def test_drain_by_standby(cluster):  # noqa: F811 - the fixture
     """`pcs node standby` drains the guest's node by live migration; `unstandby` brings it
     back without moving the guest back (stickiness); DRBD resyncs the returning replica and
     promotes it only once UpToDate."""
@@ -101,7 +102,7 @@ def test_drain_by_standby(cluster):
         cluster.log.wait_acks(5, timeout=60)
 
 
-def test_failed_migration(cluster):
+def test_failed_migration(cluster):  # noqa: F811 - the fixture
     """A migration that the target cannot complete (its guest bridge is gone: the vif
     cannot be plugged when `xl migrate-receive` builds the domain): the guest never runs
     on two nodes, ends on exactly one with every acknowledged write, and the failure is
@@ -135,7 +136,7 @@ def test_failed_migration(cluster):
             f"(boots so far: {len(cluster.log.boots)})")
 
 
-def test_power_cut_failover(cluster):
+def test_power_cut_failover(cluster):  # noqa: F811 - the fixture
     """A power cut of the guest's node: fenced through the host (QMP), the guest restarted
     on the survivor, every acknowledged write on its disk; the fenced node reboots, rejoins
     and its DRBD replica resyncs."""
@@ -162,7 +163,7 @@ def test_power_cut_failover(cluster):
                  resumed[2] is not None and resumed[2] >= max(acknowledged))
         lost = cluster.writes_intact(survivor, acknowledged)
         sc.check(f"every acknowledged write ({len(acknowledged)}) on the survivor's disk: {lost[:5]}", not lost)
-        status = cluster.lab.cluster.status(survivor)
+        status = cluster.status(survivor)
         sc.check("the fencing is in Pacemaker's history", any(
             f.get("target") == holder and f.get("status") == "success" for f in status.fencing))
         back = time.time()

@@ -9,7 +9,8 @@ rendered Pacemaker configuration, element by element with cibadmin (pcs costs 10
 call in these machines; the CIB is the one `pcs` would build, tests/render proves the two
 equal).
 
-The one addition to the rendered files: `ramdisk =` in the xl config. The description has
+Operation timeouts are SLOWDOWN times the agents' (slower_operations). The one addition
+to the rendered files: `ramdisk =` in the xl config. The description has
 no such key, and Debian's kernel cannot boot a PV guest without its initramfs (blkfront
 is a module); the lab's guest kernel and initramfs are on the share.
 """
@@ -25,6 +26,7 @@ from importlib import resources
 from xenha_lab.lab.backend import LabError, NodeBackend
 
 GUEST_RAMDISK = "/share/guest/initrd.gz"
+SLOWDOWN = 3                   # operation timeouts, times the agents' own (slower_operations)
 DATA_DISK = "/dev/vdb"
 
 
@@ -134,6 +136,16 @@ def provision(lab: NodeBackend, path: str | None = None, say=None) -> tuple[list
     return vms, timings
 
 
+def slower_operations(configuration, factor: int = SLOWDOWN) -> None:
+    """Every operation's timeout `factor` times the agents' own (in place): a node here is
+    one emulated CPU shared by Xen, dom0 and the guest, several times slower than the
+    hardware the agents' meta-data timeouts are meant for."""
+    for op in configuration.iter("op"):
+        timeout = op.get("timeout", "")
+        if timeout.endswith("s") and timeout[:-1].isdigit():
+            op.set("timeout", f"{int(timeout[:-1]) * factor}s")
+
+
 def apply_cib(lab: NodeBackend, node: str, cib_text: str) -> None:
     """The rendered configuration added to the live CIB: cluster properties, then every
     resource, constraint and tag as its own element (the lab's fence device and the
@@ -141,6 +153,7 @@ def apply_cib(lab: NodeBackend, node: str, cib_text: str) -> None:
     configuration = ET.fromstring(cib_text).find("configuration")
     if configuration is None:
         raise LabError("the rendered cib.xml has no configuration")
+    slower_operations(configuration)
     commands = []
     for pair in configuration.iterfind("./crm_config/cluster_property_set/nvpair"):
         commands.append(["crm_attribute", "--type", "crm_config", "--name", pair.get("name"),
