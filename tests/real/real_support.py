@@ -60,8 +60,8 @@ class RealCluster:
     def scenario(self, name: str):
         from xenha_lab.lab.scenario import Scenario
 
-        # one sample every 2 s: each asks `xl list` of both nodes, which costs them CPU
-        return Scenario(self.lab, name, invariants=self.invariants, interval=2.0, log=say)
+        # one sample every 3 s: each asks `xl list` of both nodes, which costs them CPU
+        return Scenario(self.lab, name, invariants=self.invariants, interval=3.0, log=say)
 
     def status(self, node: str | None = None):
         """Pacemaker's view (crm_mon), asked again while a busy emulated node is slow to
@@ -93,8 +93,11 @@ class RealCluster:
         return [a for a in list(self.log.acks) if a[0] >= since]
 
     def pacemaker_log(self, node: str, needle: str) -> list[str]:
-        data = self.lab.read_file(node, "/var/log/pacemaker/pacemaker.log") or b""
-        return [line for line in data.decode(errors="replace").splitlines() if needle in line]
+        """The lines of the node's Pacemaker log with `needle` (grep in the node: the log is
+        megabytes, the channel would carry all of it)."""
+        result = self.lab.run(node, ["grep", "-F", "--", needle, "/var/log/pacemaker/pacemaker.log"], timeout=60)
+        assert result.returncode in (0, 1) and not result.timed_out, result.describe()
+        return result.stdout.splitlines()
 
     def drbd(self, node: str) -> dict:
         from xenha_lab.realkernel.guest import proc_drbd

@@ -19,7 +19,8 @@ import time
 from real_support import VM, record, say
 from real_support import cluster  # noqa: F401 - a fixture (the tests below take it: F811)
 
-PCS_TIMEOUT = 480          # pcs costs 10-12 s a call in these machines, and `move` waits for the cluster
+PCS_TIMEOUT = 900          # pcs costs 10-12 s a call in an idle emulated node, minutes in a busy one; `move` waits
+POLL = 3.0                 # between two looks at both nodes' `xl list` (each costs the nodes CPU)
 
 
 def _drbd_promoted_everywhere(real) -> bool:
@@ -34,10 +35,10 @@ def test_first_start(cluster):  # noqa: F811 - the fixture
     started = time.monotonic()
     with cluster.scenario("first start") as sc:
         sc.wait_until("guest1 running on n1 (its preferred node)", lambda: cluster.running_on() == "n1",
-                      timeout=300, interval=2.0)
+                      timeout=300, interval=POLL)
         record("first start: CIB applied -> guest running (xl)", time.monotonic() - started)
         sc.wait_until("DRBD Primary/Primary, UpToDate/UpToDate, Connected", lambda: _drbd_promoted_everywhere(cluster),
-                      timeout=120, interval=1.0)
+                      timeout=120, interval=POLL)
         cluster.log.wait_acks(10, timeout=180)
         record("first start: CIB applied -> 10 acknowledged writes", time.monotonic() - started)
         status = cluster.status()
@@ -56,7 +57,7 @@ def test_live_migration_by_pcs_resource_move(cluster):  # noqa: F811 - the fixtu
     with cluster.scenario("live migration") as sc:
         begin = time.time()
         sc.pcs("resource", "move", VM, target, node=source, timeout=PCS_TIMEOUT)
-        sc.wait_until(f"guest1 running on {target}", lambda: cluster.running_on() == target, timeout=120)
+        sc.wait_until(f"guest1 running on {target}", lambda: cluster.running_on() == target, timeout=120, interval=POLL)
         end = time.time()
         cluster.log.wait_acks(10, timeout=120)
         record("pcs resource move -> guest running on the target", end - begin)
@@ -86,7 +87,7 @@ def test_drain_by_standby(cluster):  # noqa: F811 - the fixture
     with cluster.scenario("drain by standby") as sc:
         begin = time.time()
         sc.pcs("node", "standby", source, node=target, timeout=PCS_TIMEOUT)
-        sc.wait_until(f"guest1 running on {target}", lambda: cluster.running_on() == target, timeout=300)
+        sc.wait_until(f"guest1 running on {target}", lambda: cluster.running_on() == target, timeout=300, interval=POLL)
         record("pcs node standby -> guest running on the other node", time.time() - begin)
         sc.check("the drain was a live migration", len(cluster.pacemaker_log(
             target, f"Result of migrate_from operation for {VM} on {target}: ok")) == migrations + 1)
@@ -95,7 +96,7 @@ def test_drain_by_standby(cluster):  # noqa: F811 - the fixture
         back = time.time()
         sc.pcs("node", "unstandby", source, node=target, timeout=PCS_TIMEOUT)
         sc.wait_until("DRBD Primary/Primary, UpToDate/UpToDate again (the returning replica resynced)",
-                      lambda: _drbd_promoted_everywhere(cluster), timeout=300, interval=1.0)
+                      lambda: _drbd_promoted_everywhere(cluster), timeout=300, interval=POLL)
         sc.wait_idle(timeout=300)
         record("pcs node unstandby -> both replicas Promoted again", time.time() - back)
         sc.check(f"guest1 stays on {target} (no unrequested move back)", cluster.running_on() == target)
@@ -115,10 +116,10 @@ def test_failed_migration(cluster):  # noqa: F811 - the fixture
         before = cluster.log.acknowledged()
         sc.crm("crm_resource", "--move", "--resource", VM, "--node", target, node=source)
         sc.wait_until("migrate_to failed on the source", lambda: cluster.pacemaker_log(
-            source, f"Result of migrate_to operation for {VM} on {source}: error"), timeout=300, interval=2.0)
+            source, f"Result of migrate_to operation for {VM} on {source}: error"), timeout=300, interval=POLL)
         reason = cluster.pacemaker_log(source, f"{VM} migrate_to")
         say(f"migrate_to's failure: {reason[-1][-300:] if reason else '?'}")
-        where = sc.wait_until("guest1 running on exactly one node", cluster.running_on, timeout=300)
+        where = sc.wait_until("guest1 running on exactly one node", cluster.running_on, timeout=300, interval=POLL)
         sc.wait_idle(timeout=300)
         where = cluster.running_on()
         sc.check("guest1 runs on exactly one node after the failure", where is not None)
@@ -153,7 +154,7 @@ def test_power_cut_failover(cluster):  # noqa: F811 - the fixture
             e["what"] in ("off", "on") and e["node"] == holder and e["by"].startswith("fence-agent")
             for e in cluster.lab.events()), timeout=120)
         record("power cut -> fenced (the fence agent's request reached the host)", time.time() - cut)
-        sc.wait_until(f"guest1 running on {survivor}", lambda: cluster.running_on() == survivor, timeout=300)
+        sc.wait_until(f"guest1 running on {survivor}", lambda: cluster.running_on() == survivor, timeout=300, interval=POLL)
         record("power cut -> guest running on the survivor (xl)", time.time() - cut)
         cluster.log.wait_acks(3, timeout=180, since=cut)
         record("power cut -> the restarted guest's first acknowledged writes", time.time() - cut)
@@ -169,6 +170,6 @@ def test_power_cut_failover(cluster):  # noqa: F811 - the fixture
         back = time.time()
         cluster.lab.cluster.wait_online(cluster.lab.nodes, timeout=300)
         sc.wait_until("DRBD Primary/Primary, UpToDate/UpToDate again", lambda: _drbd_promoted_everywhere(cluster),
-                      timeout=300, interval=1.0)
+                      timeout=300, interval=POLL)
         record("fenced node rebooted -> online, DRBD resynced and Promoted", time.time() - back)
         sc.check(f"guest1 stays on {survivor}", cluster.running_on() == survivor)

@@ -9,7 +9,7 @@ rendered Pacemaker configuration, element by element with cibadmin (pcs costs 10
 call in these machines; the CIB is the one `pcs` would build, tests/render proves the two
 equal).
 
-Operation timeouts are SLOWDOWN times the agents' (slower_operations). The one addition
+Operation timeouts and monitor intervals are SLOWDOWN times the agents' (slower_operations). The one addition
 to the rendered files: `ramdisk =` in the xl config. The description has
 no such key, and Debian's kernel cannot boot a PV guest without its initramfs (blkfront
 is a module); the lab's guest kernel and initramfs are on the share.
@@ -137,13 +137,15 @@ def provision(lab: NodeBackend, path: str | None = None, say=None) -> tuple[list
 
 
 def slower_operations(configuration, factor: int = SLOWDOWN) -> None:
-    """Every operation's timeout `factor` times the agents' own (in place): a node here is
-    one emulated CPU shared by Xen, dom0 and the guest, several times slower than the
-    hardware the agents' meta-data timeouts are meant for."""
+    """Every operation's timeout, and every recurring monitor's interval, `factor` times
+    the agents' own (in place): a node here is one emulated CPU shared by Xen, dom0 and the
+    guest, several times slower than the hardware the agents' meta-data are meant for, and
+    each monitor starts a Python agent, which costs it seconds of CPU."""
     for op in configuration.iter("op"):
-        timeout = op.get("timeout", "")
-        if timeout.endswith("s") and timeout[:-1].isdigit():
-            op.set("timeout", f"{int(timeout[:-1]) * factor}s")
+        for attribute in ("timeout", "interval"):
+            value = op.get(attribute, "")
+            if value.endswith("s") and value[:-1].isdigit() and int(value[:-1]) > 0:
+                op.set(attribute, f"{int(value[:-1]) * factor}s")
 
 
 def apply_cib(lab: NodeBackend, node: str, cib_text: str) -> None:
