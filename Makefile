@@ -127,8 +127,10 @@ test-real-ci: real-images
 	scripts/run-staged env $(REAL_ENV) $(REAL_BOUND) 1800 $(VENV)/bin/python -m pytest tests/real -k '$(REAL_CI_TESTS)' \
 		$(PYTEST_ARGS)
 
+# ends with the real-kernel part where the real tier can run (several minutes: two QEMU
+# nodes booted for it); XENHA_BENCH_REAL=0 leaves it out
 bench: deps venv
-	scripts/run-staged env XENHA_SIMBINDIR=$(SIMBINDIR) \
+	scripts/run-staged env $(REAL_ENV) XENHA_SIMBINDIR=$(SIMBINDIR) \
 		XENHA_PROVIDER_DIR=$(PROVIDER_DIR) $(VENV)/bin/python -m xenha_lab.bench
 
 clean:

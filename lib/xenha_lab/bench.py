@@ -248,6 +248,10 @@ def main() -> int:
     drbd_report()
     lvm_report()
     scale_report()
+    if os.environ.get("XENHA_BENCH_REAL", "1") != "0":
+        from xenha_lab.realkernel import bench as real_bench   # QEMU nodes: only where they can run
+
+        return real_bench.report()
     return 0
 
 

@@ -148,15 +148,33 @@ def test_drbd84_answers_as_the_real_module(dual_primary_84, command):
 LVM = real("lvm_dm.txt")
 
 
-def test_lvm_samples_agree_with_the_simulators_rules():
-    # lvm2 itself is real in the fast tier; what the simulated activation adds must say
-    # what real device-mapper made lvm2 say: an LV held by DRBD is "used by another device"
-    # (exit 5), and dmsetup's columns are name|attr|open|segments|uuid
-    from xenha_lab.sim.lvm import activation
+def test_drbd_holds_its_backing_lv_open_twice_as_the_real_kernel(tmp_path):
+    # DRBD with internal meta-data opens the backing device for the data and for the
+    # meta-data: the real device-mapper counted 2 opens of the LV under DRBD
+    from conftest import need_tool
+    from xenha_lab.sim.drbd.world import DrbdWorld
+    from xenha_lab.sim.lvm.world import LvmWorld
 
-    stdout, stderr, rc = LVM["lvchange -an vg0/vm_guest1"]
-    assert (stdout, rc) == ("", 5) and stderr == "  Logical volume vg0/vm_guest1 is used by another device.\n"
-    assert "Logical volume %s is used by another device." in pathlib.Path(activation.__file__).read_text()
-    row = LVM["dmsetup info -c --noheadings --noflush --separator '|' -o name,attr,open,segments,uuid "
-              "-S vg_name=vg0"][0].strip().split("|")
-    assert row[0] == "vg0-vm_guest1" and row[1] == "L--w" and row[2].isdigit() and row[4].startswith("LVM-")
+    need_tool("losetup")
+    real_info = LVM["dmsetup info vg0-vm_guest1"][0]
+    assert "Open count:        2\n" in real_info
+    lvm = LvmWorld(tmp_path / "lvm")
+    drbd = DrbdWorld(tmp_path / "drbd", {"alice": "10.99.0.1", "bob": "10.99.0.2"})
+    try:
+        lvm.add_node("alice")
+        vg = lvm.name("vg0")
+        lvm.create_vg("alice", vg, lvm.add_pv("alice-disk", "64M", ["alice"]))
+        lvm.create_lv("alice", vg, "vm_guest1", "16M", activate=True)
+        drbd.write_config("r0", disks={"alice": f"/dev/{vg}/vm_guest1", "bob": drbd.make_disk("bob", 16)})
+        drbd.use_holders("alice", lvm.env("alice")["XENHA_SIM_HOLDERS"])
+        drbd.create_md("alice", "r0")
+        drbd.drbdadm("alice", "up", "r0", check=True)
+        dm = vg.replace("-", "--") + "-vm_guest1"
+        info = lvm.run("alice", ["dmsetup", "info", dm])
+        assert info.returncode == 0 and "Open count:        2\n" in info.stdout, info.stdout
+        refused = lvm.run("alice", ["lvchange", "-an", f"{vg}/vm_guest1"])
+        assert (refused.stderr, refused.returncode) == \
+               (LVM["lvchange -an vg0/vm_guest1"][1].replace("vg0/", f"{vg}/"), LVM["lvchange -an vg0/vm_guest1"][2])
+    finally:
+        drbd.cleanup()
+        lvm.cleanup()
