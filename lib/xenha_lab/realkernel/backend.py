@@ -44,6 +44,7 @@ MACHINE_OVERHEAD_MB = 800          # QEMU's own memory above the guest's (TCG tr
 CONTROL_TIMEOUT = 60.0
 UP_TIMEOUT = 420.0
 LOAD_THRESHOLD = "1000%"
+TOKEN_MS = 5000
 
 
 def memory_available_mb() -> int:
@@ -95,6 +96,9 @@ class QemuLab(NodeBackend):
         if not 1 <= len(names) <= 2:
             raise LabError(f"the real-kernel lab runs one or two nodes, not {len(names)}")
         options.setdefault("lifetime_s", 2 * 3600.0)
+        # an emulated node shares its host's cores: a busy host can hold a vCPU for more
+        # than the namespace lab's 1 s token, and a node would be lost (and fenced) for it
+        options.setdefault("token_ms", TOKEN_MS)
         return cls(L.make_spec(directory, names, cluster_name, **options), xen=xen, build_dir=build_dir)
 
     @classmethod
