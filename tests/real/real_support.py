@@ -23,7 +23,7 @@ TIMINGS: list[tuple[str, float]] = []
 VM = "guest1"
 
 
-def record(name: str, seconds: float) -> float:
+def record(name: str, seconds: float | None) -> float | None:
     TIMINGS.append((name, seconds))
     return seconds
 
@@ -46,7 +46,7 @@ class _TimingsReport:
         if TIMINGS:
             terminalreporter.section("real-kernel tier timings")
             for name, seconds in TIMINGS:
-                terminalreporter.write_line(f"{name:64} {seconds:7.1f} s")
+                terminalreporter.write_line(f"{name:72} " + ("      -" if seconds is None else f"{seconds:7.1f} s"))
 
 
 @dataclass
@@ -112,6 +112,12 @@ class RealCluster:
             return ["no acknowledged write to check"]
         records = records_on_disk(self.lab, node, self.vm.device, max(acknowledged))
         return lost_writes(acknowledged, records)
+
+    def exec_seconds(self, operation: str) -> float | None:
+        """The guest resource's last `operation` as the CIB recorded it: its exec-time (s)."""
+        from xenha_lab.realkernel.bench import exec_seconds
+
+        return exec_seconds(self.lab, self.lab.powered()[0], operation)
 
     def location_constraints(self) -> list[str]:
         import xml.etree.ElementTree as ET

@@ -61,6 +61,8 @@ def test_live_migration_by_pcs_resource_move(cluster):  # noqa: F811 - the fixtu
         end = time.time()
         cluster.log.wait_acks(10, timeout=120)
         record("pcs resource move -> guest running on the target", end - begin)
+        record("live migration: the agent's migrate_to (xl migrate), CIB exec-time", cluster.exec_seconds("migrate_to"))
+        record("live migration: the agent's migrate_from, CIB exec-time", cluster.exec_seconds("migrate_from"))
         pause = record("live migration: guest's longest pause between acknowledged writes",
                        cluster.log.longest_gap(begin, end))
         say(f"guest pause during the migration: {pause:.1f} s")

@@ -47,7 +47,7 @@ def wait(what: str, predicate, timeout: float, interval: float = 1.0):
     return value
 
 
-def exec_ms(lab, node: str, operation: str) -> float | None:
+def exec_seconds(lab, node: str, operation: str) -> float | None:
     """The last `operation` of the guest's resource recorded in the CIB: its exec-time (s)."""
     result = lab.run(node, ["cibadmin", "--query", "--xpath",
                             f"//lrm_resource[@id='{VM}']/lrm_rsc_op[@operation='{operation}']"], timeout=60)
@@ -83,8 +83,8 @@ def run(say) -> list[tuple[str, float | None]]:
         lab.check(first, ["crm_resource", "--clear", "--resource", VM], timeout=120)
         lab.check(first, ["crm_resource", "--wait", "--timeout=600s"], timeout=660)
         rows += [("Pacemaker: crm_resource --move -> guest running on the target", end - begin),
-                 ("  the agent's migrate_to (CIB exec-time)", exec_ms(lab, first, "migrate_to")),
-                 ("  the agent's migrate_from (CIB exec-time)", exec_ms(lab, first, "migrate_from")),
+                 ("  the agent's migrate_to (CIB exec-time)", exec_seconds(lab, first, "migrate_to")),
+                 ("  the agent's migrate_from (CIB exec-time)", exec_seconds(lab, first, "migrate_from")),
                  ("  guest pause (longest gap between acknowledged writes)", log.longest_gap(begin, end))]
 
         say(f"xl migrate by hand {target} -> {source}")

@@ -117,7 +117,9 @@ class Supervisor:
         for m in self.machines.values():
             nodes.append({"name": m.name, "address": m.spec.address,
                           "addresses": [m.spec.address, *m.spec.extra_addresses],
-                          "power": m.power, "phase": m.phase, "booted": m.power == "on" and m.phase == "up" and m.connected.is_set(),
+                          "power": m.power, "phase": m.phase,
+                          # the phase can arrive before the channel's hello: booted needs both
+                          "booted": m.power == "on" and m.phase == "up" and m.connected.is_set(),
                           "channel": m.connected.is_set(), "link": m.link, "segment": m.segment, "boots": m.boots,
                           "boot_id": m.boot_id, "qemu": m.ident.to_json() if m.ident else None})
         return {"ok": True, "dir": self.lay.dir, "pid": os.getpid(), "ready": self.ready, "started": self.started,
