@@ -146,8 +146,15 @@ def xl_domains(lab: NodeBackend, node: str, timeout: float = 20.0) -> dict | Non
 
 
 def running(flags: str) -> bool:
-    """xl's state column: running or blocked (scheduled), not paused, shut down, crashed or dying."""
-    return any(c in flags[:2] for c in "rb") and not any(c in flags[2:] for c in "pscd") if flags else False
+    """xl's state column says the guest executes: running, blocked or runnable (`------`: on
+    one busy CPU a guest waiting for its turn has no letter at all), not paused, shut down,
+    crashed or dying (the product's reading of the letters)."""
+    from xenha.hypervisor import domain
+
+    try:
+        return domain.state_from_letters(flags) in domain.ACTIVE_STATES
+    except ValueError:
+        return False
 
 
 def domain_running(vm: str):
