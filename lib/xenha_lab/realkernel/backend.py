@@ -45,6 +45,7 @@ CONTROL_TIMEOUT = 60.0
 UP_TIMEOUT = 420.0
 LOAD_THRESHOLD = "1000%"
 TOKEN_MS = 5000
+OP_DEFAULT_TIMEOUT = "60s"
 
 
 def memory_available_mb() -> int:
@@ -199,6 +200,10 @@ class QemuLab(NodeBackend):
             # an emulated node is always busy; Pacemaker's default (80%) would throttle
             # every transition to one action at a time
             self.cluster.set_property("load-threshold", LOAD_THRESHOLD)
+            # operations without a timeout of their own (the lab's fence device): Pacemaker's
+            # 20 s default is too short for an emulated node on a busy host
+            self.cluster.run(["crm_attribute", "--type", "op_defaults", "--name", "timeout", "--update",
+                              OP_DEFAULT_TIMEOUT])
             self.cluster.wait_started(L.FENCE_DEVICE, timeout=max(deadline - time.monotonic(), 1.0))
             timings["ready"] = time.monotonic() - started
         except BaseException:

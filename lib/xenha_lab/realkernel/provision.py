@@ -142,6 +142,8 @@ def slower_operations(configuration, factor: int = SLOWDOWN) -> None:
     guest, several times slower than the hardware the agents' meta-data are meant for, and
     each monitor starts a Python agent, which costs it seconds of CPU."""
     for op in configuration.iter("op"):
+        if not op.get("timeout"):                   # Pacemaker's default, 20 s, slowed down too
+            op.set("timeout", "20s")
         for attribute in ("timeout", "interval"):
             value = op.get(attribute, "")
             if value.endswith("s") and value[:-1].isdigit() and int(value[:-1]) > 0:
