@@ -31,7 +31,7 @@ STAGE     = $(BUILD)/stage
 VENV      = .venv
 PYTEST_ARGS ?=
 
-.PHONY: all demo test bench install install-lab deps venv stage clean
+.PHONY: all demo test test-real test-real-ci real-images bench install install-lab deps venv stage clean
 
 all: stage
 
@@ -79,6 +79,8 @@ install-lab:
 	cd lib && find xenha_lab -name '*.py' | while read -r f; do \
 		install -D -m 0644 "$$f" "$(abspath $(DESTDIR))$(LABLIBDIR)/$$f"; done
 	$(PYTHON) -m compileall -q -d $(LABLIBDIR)/xenha_lab $(DESTDIR)$(LABLIBDIR)/xenha_lab
+	install -d $(DESTDIR)$(LABLIBDIR)/xenha_lab/realkernel/files
+	install -m 0644 lib/xenha_lab/realkernel/files/* $(DESTDIR)$(LABLIBDIR)/xenha_lab/realkernel/files/
 	for spec in $(SIM_TOOLS); do tool=$${spec%%:*}; module=$${spec#*:}; \
 		sed -e 's|@PYTHON@|$(PYTHON)|g' -e 's|@PYLIBDIR@|$(PYLIBDIR)|g' -e 's|@LABLIBDIR@|$(LABLIBDIR)|g' \
 			-e "s|@TOOL@|$$tool|g" -e "s|@MODULE@|$$module|g" bin/sim-tool.in \
@@ -103,8 +105,32 @@ test: deps venv
 		XENHA_SIMBINDIR=$(SIMBINDIR) XENHA_PROVIDER_DIR=$(PROVIDER_DIR) \
 		$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
+# The real-kernel tier (tests/real): QEMU nodes with Xen 4.17, the kernel's DRBD 8.4,
+# device-mapper/LVM and Pacemaker; node images from Debian packages, cached in build/real.
+# Needs root, 2 cores, about 5 GB of free memory; fails (never skips) where it cannot run.
+REAL_ENV = XENHA_STAGED=1 XENHA_REAL_TIER=1 XENHA_REAL_BUILD=$(abspath $(BUILD))/real \
+	XENHA_LAB_LOGS=$(abspath $(BUILD))/real-tests/logs XENHA_PYLIBDIR=$(PYLIBDIR) XENHA_LABLIBDIR=$(LABLIBDIR) \
+	XENHA_SBINDIR=$(SBINDIR) XENHA_SIMBINDIR=$(SIMBINDIR) XENHA_PROVIDER_DIR=$(PROVIDER_DIR)
+# what CI runs after `make test`: first start, live migration, power-cut failover
+REAL_CI_TESTS = first_start or pcs_resource_move or power_cut
+
+real-images: deps venv
+	XENHA_REAL_BUILD=$(abspath $(BUILD))/real $(VENV)/bin/python -m xenha_lab.realkernel.image
+
+# an outer bound on top of every wait's own: SIGINT lets pytest tear the lab down (no QEMU left)
+REAL_BOUND = timeout --signal=INT --kill-after=120
+
+test-real: real-images
+	scripts/run-staged env $(REAL_ENV) $(REAL_BOUND) 2400 $(VENV)/bin/python -m pytest tests/real $(PYTEST_ARGS)
+
+test-real-ci: real-images
+	scripts/run-staged env $(REAL_ENV) $(REAL_BOUND) 1800 $(VENV)/bin/python -m pytest tests/real -k '$(REAL_CI_TESTS)' \
+		$(PYTEST_ARGS)
+
+# ends with the real-kernel part where the real tier can run (several minutes: two QEMU
+# nodes booted for it); XENHA_BENCH_REAL=0 leaves it out
 bench: deps venv
-	scripts/run-staged env XENHA_SIMBINDIR=$(SIMBINDIR) \
+	scripts/run-staged env $(REAL_ENV) XENHA_SIMBINDIR=$(SIMBINDIR) \
 		XENHA_PROVIDER_DIR=$(PROVIDER_DIR) $(VENV)/bin/python -m xenha_lab.bench
 
 clean:

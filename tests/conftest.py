@@ -113,3 +113,11 @@ def need_tool(name: str) -> str:
 def need_root() -> None:
     if os.geteuid() != 0:
         missing_prerequisite("needs root (loop devices, network namespaces, mounts)")
+
+
+def pytest_ignore_collect(collection_path, config):
+    """tests/real (QEMU nodes with real Xen and DRBD, many minutes) runs only under
+    `make test-real`, which sets XENHA_REAL_TIER=1."""
+    if collection_path.name == "real" and collection_path.parent.name == "tests":
+        return os.environ.get("XENHA_REAL_TIER") != "1" or None
+    return None

@@ -161,6 +161,12 @@ def _duration(text: str) -> float:
 
 
 def _attach(directory: str):
+    """The lab in `directory`, whichever backend made it."""
+    from xenha_lab.realkernel.layout import is_real_lab
+
+    if is_real_lab(directory):
+        from xenha_lab.realkernel.backend import QemuLab
+        return QemuLab.attach(directory)
     from xenha_lab.lab.namespace import NamespaceLab
     return NamespaceLab.attach(directory)
 
@@ -202,11 +208,15 @@ def lab(ctx, directory):
 @click.option("--no-provision", is_flag=True, help="with --cluster: the nodes only, nothing provisioned")
 @click.option("--lifetime", default="4h", show_default=True,
               help="the lab stops by itself after this long (the power switch with it)")
-@click.option("--timeout", type=click.IntRange(10, 600), default=120, show_default=True,
-              help="seconds to wait for the cluster")
+@click.option("--timeout", type=click.IntRange(10, 900), default=None,
+              help="seconds to wait for the cluster (120; 420 with --real)")
+@click.option("--real", is_flag=True,
+              help="QEMU nodes with real Xen 4.17, the kernel's DRBD 8.4 and LVM (2 nodes, slow: minutes; "
+                   "node images built from Debian packages on first use); the cluster description "
+                   "(default: the lab's own) is provisioned, its VMs run the lab's PV guest")
 @click.pass_obj
 @_lab_errors
-def up(directory, nodes, description, no_provision, lifetime, timeout):
+def up(directory, nodes, description, no_provision, lifetime, timeout, real):
     """Start the nodes and the cluster, fencing configured (an earlier lab in the
     directory is cleaned up first). With --cluster, xenha provisions the description on
     the nodes (LVs, DRBD meta-data and initial sync, xl configs, the Pacemaker
@@ -215,6 +225,10 @@ def up(directory, nodes, description, no_provision, lifetime, timeout):
     from xenha_lab.lab.namespace import NamespaceLab
 
     seconds = _duration(lifetime)
+    if real:
+        _up_real(directory, nodes, description, seconds, timeout or 420, do_provision=not no_provision)
+        return
+    timeout = timeout or 120
     if description:
         backend = NamespaceLab.from_description(directory, description, lifetime_s=seconds)
         if nodes is not None and nodes != len(backend.nodes):
@@ -238,18 +252,39 @@ def up(directory, nodes, description, no_provision, lifetime, timeout):
     _print_status(backend)
 
 
+def _up_real(directory: str, nodes, description, lifetime: float, timeout: float, do_provision: bool) -> None:
+    import os
+
+    from xenha_lab.realkernel import provision
+    from xenha_lab.realkernel.backend import QemuLab
+
+    if nodes not in (None, 2):
+        raise click.ClickException("the real-kernel lab has 2 nodes")
+    backend = QemuLab.from_description(directory, description or provision.default_description(),
+                                       lifetime_s=lifetime)
+    timings = backend.up(timeout=timeout, progress=lambda message: click.echo(f"lab: {message}"))
+    click.echo("lab: machines booted in {booted:.1f} s, all online in {online:.1f} s, fencing ready in "
+               "{ready:.1f} s".format(**timings))
+    if not do_provision:
+        _print_status(backend)
+        return
+    vms, steps = provision.provision(backend, description, say=lambda message: click.echo(f"lab: {message}"))
+    click.echo(f"lab: provisioned {', '.join(vm.name for vm in vms)} in {steps['cib']:.1f} s; the VMs start now "
+               "(their consoles: " + os.path.join(backend.lay.share, "xenlog") + ")")
+    _print_status(backend)
+
+
 @lab.command()
 @click.pass_obj
 @_lab_errors
 def down(directory):
     """Stop every node and the lab; nothing stays behind."""
     import os
-    from xenha_lab.lab.namespace import NamespaceLab
 
     if not os.path.exists(directory):
         click.echo(f"lab: nothing in {directory}")
         return
-    timings = NamespaceLab.attach(directory).down()
+    timings = _attach(directory).down()
     click.echo(f"lab: down in {timings['down']:.1f} s")
 
 
@@ -315,6 +350,13 @@ def exec_(directory, node, command):
     if command[:1] == ["--"]:
         command = command[1:]
     backend = _attach(directory)
+    if not hasattr(backend, "enter_argv"):          # a QEMU node: commands through its channel, no terminal
+        if not command:
+            raise click.ClickException("a real-kernel node has no interactive shell here: give a command")
+        result = backend.run(node, command, timeout=600)
+        sys.stdout.write(result.stdout)
+        sys.stderr.write(result.stderr)
+        raise SystemExit(124 if result.timed_out else result.returncode)
     argv = backend.enter_argv(node, command or ["bash", "-i"])
     term = os.environ.get("TERM", "dumb")
     argv = [f"TERM={term}" if arg == "TERM=dumb" else arg for arg in argv]

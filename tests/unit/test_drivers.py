@@ -94,6 +94,23 @@ def test_drbd84_unconfigured(tools):
     assert Drbd("r0", env=tools.env, version="8.4").state(5) is None
 
 
+# what drbd-utils 9.22 said with the real 8.4.11 module (tests/sim/real_samples/drbd84_kernel.txt)
+MINOR_GONE = ("1: Failure: (127) Device minor not allocated\nadditional info from kernel:\nunknown minor\n")
+
+
+def test_drbd84_unallocated_minor_is_not_configured(tools):
+    drbd_tools(tools, drbdadm=f"printf '{MINOR_GONE}' >&2; echo \"Command 'drbdsetup-84 $3 1' terminated with exit "
+                              "code 10\" >&2; exit 10")
+    assert Drbd("r0", env=tools.env, version="8.4").state(5) is None
+    # taken down between `role` and `dstate`: drbdmeta meets the unallocated minor, exit 20
+    drbd_tools(tools, drbdadm=f'case "$1" in role) echo Secondary/Unknown;; cstate) echo WFConnection;; '
+                              f"dstate) printf '{MINOR_GONE}' >&2; exit 20;; esac")
+    assert Drbd("r0", env=tools.env, version="8.4").state(5) is None
+    drbd_tools(tools, drbdadm='echo "open(/dev/vg0/vm_guest1) failed: No such file or directory" >&2; exit 20')
+    with pytest.raises(DrbdError, match="cannot read the state of r0"):
+        Drbd("r0", env=tools.env, version="8.4").state(5)
+
+
 def events2(role="Secondary", disk="UpToDate", connection="Connected", peer_role="Secondary",
             replication="Established", peer_disk="UpToDate"):
     return parse_events2(

@@ -353,7 +353,10 @@ class XenDomainAgent(ResourceAgent):
                 if copy.state != dom.DYING:
                     self.log.info(f"destroying {copy.name} ({copy.state})")
                     try:
-                        self.xl.destroy(copy.name, self.deadline.timeout(LIST_TIMEOUT))
+                        # the whole reserve, not a listing's 10 s: a destroy killed half-way
+                        # (its backends' hotplug scripts still running) leaves the domain
+                        # behind, and on a slow host every retry would be killed again
+                        self.xl.destroy(copy.name, self.deadline.timeout(reserve))
                     except XlError as error:
                         self.log.warning(f"xl destroy {copy.name} failed: {error}")
             if not self.deadline.sleep(pause, reserve=self.step_reserve):

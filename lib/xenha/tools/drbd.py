@@ -436,14 +436,22 @@ def state_from_events2(driver, timeout: float) -> ResourceState | None:
     return parse_events2(result.stdout).get(resource)
 
 
+# The 8.4 kernel's answer for a minor it does not have (drbd-utils 9.22 with the 8.4.11
+# module, tests/sim/real_samples/drbd84_kernel.txt): drbdsetup-84 exits 10 with it; `dstate`
+# of an unconfigured resource goes to drbdmeta, which exits 20 when it meets it.
+MINOR_NOT_ALLOCATED = "(127) Device minor not allocated"
+
+
 def state_from_drbdadm_84(driver, timeout: float) -> ResourceState | None:
-    """DRBD 8.4: `drbdadm role`, `cstate` and `dstate` (one call each), through state_84."""
+    """DRBD 8.4: `drbdadm role`, `cstate` and `dstate` (one call each), through state_84.
+    A resource taken down between two of the calls is not configured: the kernel said so."""
     resource = driver.resource
     answers = []
     for query in ("role", "cstate", "dstate"):
         result = driver.adm([query, resource], min(timeout, QUERY_TIMEOUT))
         text = result.stdout.strip()
-        if result.returncode == RC_NO_OBJECT or text == "Unconfigured" or "Unconfigured" in result.stderr:
+        if result.returncode == RC_NO_OBJECT or text == "Unconfigured" or "Unconfigured" in result.stderr \
+                or (MINOR_NOT_ALLOCATED in result.stderr and not result.timed_out):
             return None
         if not result.ok or not text:
             raise DrbdError(f"cannot read the state of {resource}: {result.describe()}", result)

@@ -6,7 +6,7 @@ it); the simulated LVM reads it (an LV under DRBD is open and refuses deactivati
 
 A directory (`XENHA_SIM_HOLDERS`, default /run/xenha-sim/holders: the node's volatile
 state) with one file per held device, named after the device path with "/" replaced by
-"!", holding the holder's name (e.g. "drbd1"). A holder whose name looks like a kernel
+"!", holding the holder's name (e.g. "drbd1") once per open. A holder whose name looks like a kernel
 block device (drbdN, dm-N, mdN, loopN, ...) is a sysfs *holder* of the device (real
 DRBD 9 links itself as one); any other name is a plain opener (open count only).
 
@@ -25,13 +25,15 @@ def registry_dir(environ=None) -> str:
     return environ.get(ENV_DIR) or DEFAULT_DIR
 
 
-def hold(directory: str, device: str, holder: str) -> None:
-    """Register `holder` as holding `device` open (written all or nothing)."""
+def hold(directory: str, device: str, holder: str, opens: int = 1) -> None:
+    """Register `holder` as holding `device` open `opens` times (written all or nothing):
+    DRBD with internal meta-data opens its backing device twice, for the data and for the
+    meta-data (the real kernel's open count is 2, tests/sim/real_samples/lvm_dm.txt)."""
     os.makedirs(directory, exist_ok=True)
     path = os.path.join(directory, device.replace("/", "!"))
     tmp = "%s.tmp%d" % (path, os.getpid())
     with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(holder + "\n")
+        handle.write((holder + "\n") * max(opens, 1))
     os.replace(tmp, path)
 
 
@@ -43,7 +45,7 @@ def release(directory: str, device: str) -> None:
 
 
 def listing(directory: str) -> list:
-    """[(device path, holder name)] of the registry."""
+    """[(device path, holder name)] of the registry, one entry per open."""
     try:
         entries = os.listdir(directory)
     except OSError:
@@ -54,10 +56,10 @@ def listing(directory: str) -> list:
             continue
         try:
             with open(os.path.join(directory, entry), encoding="utf-8") as handle:
-                holder = handle.read().strip()
+                opens = handle.read().split()
         except OSError:
             continue
-        result.append((entry.replace("!", "/"), holder or "?"))
+        result += [(entry.replace("!", "/"), holder) for holder in opens or ["?"]]
     return result
 
 

@@ -177,7 +177,8 @@ def attach(node: Node, minor: int, backing: str, meta: str, idx: str, opts: dict
     network.receive(node, disk)
     dev.backing, dev.meta, dev.idx, dev.dopts = backing, meta, idx, dict(opts)
     dev.size_kib = usable_kib(device_size(backing))
-    holders.hold(holders.registry_dir(node.environ), backing, f"drbd{dev.minor}")
+    holders.hold(holders.registry_dir(node.environ), backing, f"drbd{dev.minor}",
+                 opens=2 if idx == "internal" else 1)   # data and internal meta-data: two opens
     dev.disk = initial_disk_state(res, disk)
     if dev.disk == "UpToDate":
         disk.set_state_flags("UpToDate")

@@ -754,6 +754,10 @@ def main(argv=None) -> int:
     if os.environ.get("XENHA_SIM_DRBD_MODULE") == "absent":
         err(NO_MODULE)
         return 20
+    if os.environ.get("DRBD_DRIVER_VERSION_OVERRIDE", "").startswith("8."):
+        # an 8.4 kernel: drbd-utils' drbdsetup hands every command to drbdsetup-84
+        from xenha_lab.sim.drbd import drbdsetup84
+        return drbdsetup84.main(args)
     if not args or args[0] in ("help", "--help", "-h"):
         out("drbdsetup - Configure the DRBD kernel module.\n\nUSAGE: drbdsetup command {arguments} [options]\n")
         return 20

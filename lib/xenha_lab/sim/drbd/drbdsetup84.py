@@ -16,7 +16,11 @@ what drbdadm-84 generates (samples/drbd_08_84_vs_9.txt):
     outdate MINOR   invalidate MINOR   resume-io MINOR   suspend-io MINOR
 
 8.4 has no node-ids: the two ends get ids 0 and 1 by the order of their addresses when
-they connect. Attach needs v08 meta-data (`drbdadm-84 create-md` writes it); fencing is
+they connect (events2 and status, which 8.4's drbdsetup emulates, name the one peer
+`peer`, node-id 0). A minor the kernel does not have is the kernel's 127 with its
+additional info; `down` of an unknown resource succeeds silently; what 8.4 does not know
+(`--version`, `status --json`) gets its usage and exit 20. All as the real 8.4.11 module
+and drbd-utils 9.22 answered in the real-kernel tier (tests/sim/real_samples/). Attach needs v08 meta-data (`drbdadm-84 create-md` writes it); fencing is
 a disk option in 8.4 and is applied to the connection when it is made. Error texts and
 exit codes are drbdsetup's (8.4 prints `N: Failure: (NNN) ...` and
 `N: State change failed: (N) ...` with the minor as object).
@@ -55,11 +59,78 @@ def peer(res: dict):
     return next(iter(res.conns.items())) if res.conns else (None, None)
 
 
+USAGE = """
+USAGE: drbdsetup command device arguments options
+
+Device is usually /dev/drbdX or /dev/drbd/X.
+
+Commands are:
+    primary             secondary           attach              
+    disk-options        detach              connect             
+    net-options         disconnect          resize              
+    resource-options    new-current-uuid    invalidate          
+    invalidate-remote   pause-sync          resume-sync         
+    suspend-io          resume-io           outdate             
+    verify              down                state               
+    role                sh-status           cstate              
+    dstate              show-gi             get-gi              
+    show                status              check-resize        
+    events              events2             wait-connect        
+    wait-sync           new-resource        new-minor           
+    del-minor           del-resource        
+
+To get more details about a command issue 'drbdsetup help cmd'.
+
+"""
+
+
+def unknown_minor(text: str) -> DrbdError:
+    """The 8.4 kernel's answer for a minor it does not have (with its additional info)."""
+    return DrbdError("plain", 10, f"{text}: Failure: (127) Device minor not allocated\n"
+                                  "additional info from kernel:\nunknown minor\n")
+
+
 def by_minor(node, text):
     res, vnr = node.by_minor(minor_of(text))
     if res is None:
-        raise DrbdError("fail", 127, obj=text)
+        raise unknown_minor(text)
     return res, vnr
+
+
+def events84(node, res) -> list[str]:
+    """`events2 --now` lines of one resource, as 8.4's drbdsetup emulates them (the DRBD 9
+    state names; the peer is node-id 0, `peer`)."""
+    name = res.name
+    lines = [f"exists resource name:{name} role:{res.role} suspended:{res.suspended_text()}"]
+    _pid, conn = peer(res)
+    if conn is not None:
+        lines.append(f"exists connection name:{name} peer-node-id:0 conn-name:peer connection:{conn.cstate} "
+                     f"role:{conn.peer_role}")
+    for vnr, dev in sorted(res.devices.items()):
+        lines.append(f"exists device name:{name} volume:{vnr} minor:{dev.minor} disk:{dev.disk}")
+    if conn is not None:
+        for vnr, pd in sorted(conn.pd.items()):
+            lines.append(f"exists peer-device name:{name} peer-node-id:0 conn-name:peer volume:{vnr} "
+                         f"replication:{pd.repl} peer-disk:{pd.pdisk} resync-suspended:no")
+    return lines
+
+
+def status84(res) -> str:
+    """`status RES` text of one resource (8.4: the peer is `peer`)."""
+    lines = [f"{res.name} role:{res.role}"]
+    single = len(res.devices) == 1
+    for vnr, dev in sorted(res.devices.items()):
+        lines.append(f"  disk:{dev.disk}" if single and vnr == 0 else f"  volume:{vnr} disk:{dev.disk}")
+    _pid, conn = peer(res)
+    if conn is not None:
+        if conn.cstate == "Connected":
+            lines.append(f"  peer role:{conn.peer_role}")
+            for vnr, pd in sorted(conn.pd.items()):
+                volume = "" if single and vnr == 0 else f"volume:{vnr} "
+                lines.append(f"    {volume}replication:{pd.repl} peer-disk:{pd.pdisk}")
+        else:
+            lines.append(f"  peer connection:{conn.cstate}")
+    return "\n".join(lines) + "\n\n"
 
 
 def by_addresses(node, local: str, remote: str):
@@ -170,8 +241,7 @@ def run(node, cmd, pos, opts) -> int:
                 need(pos, 1, "minor")
                 res, vnr = node.by_minor(minor_of(pos[0]))
                 if res is None:
-                    raise DrbdError("plain", 10, f"{pos[0]}: No such device\n" if cmd != "role" else
-                                    f"{pos[0]}: Failure: (127) Device minor not allocated\n")
+                    raise unknown_minor(pos[0])
                 advance(node, res)
                 pid, conn = peer(res)
                 if cmd == "role":
@@ -196,11 +266,33 @@ def run(node, cmd, pos, opts) -> int:
                 config.suspend_io(node, minor_of(pos[0]), cmd == "resume-io")
             elif cmd == "show":
                 out(show84(node))
+            elif cmd == "events2":
+                if "now" not in opts:
+                    raise DrbdError("plain", 20, "events2 without --now: not simulated\n")
+                name = pos[0] if pos else "all"
+                lines = []
+                for res in sorted(node.all(), key=lambda r: r.name):
+                    if name in ("all", res.name):
+                        advance(node, res)
+                        lines += events84(node, res)
+                out("".join(line + "\n" for line in lines) + "exists -\n")
+            elif cmd == "status":
+                if "json" in opts:
+                    out(USAGE)
+                    raise DrbdError("plain", 20, "status: unrecognized option '--json'\n")
+                name = pos[0] if pos else "all"
+                found = [res for res in sorted(node.all(), key=lambda r: r.name) if name in ("all", res.name)]
+                for res in found:
+                    advance(node, res)
+                    out(status84(res))
+                if name != "all" and not found:
+                    raise DrbdError("plain", 10, f"{name}: No such resource\n")
             elif cmd == "wait-connect":
                 need(pos, 1, "minor")
                 return wait_connect(node, pos[0], opts)
             else:
-                raise DrbdError("plain", 20, "invalid command\n")
+                out(USAGE + "\ninvalid command\n")
+                return 20
     except DrbdError as error:
         rc, text = error.render(objname)
         err(text)

@@ -293,13 +293,21 @@ def cmd_info(host: SimHost, args) -> int:
         ("host", uname.nodename), ("release", uname.release), ("version", uname.version),
         ("machine", uname.machine), ("nr_cpus", cpus), ("max_cpu_id", cpus - 1), ("nr_nodes", 1),
         ("cores_per_socket", cpus), ("threads_per_core", 1), ("cpu_mhz", "2000.000"),
-        ("virt_caps", " pv hvm hvm_directio pv_directio hap shadow"),
+        ("hw_caps", "178bfbff:f6f83203:2c100800:00000121:0000000f:219c07ab:00000000:00000100"),
+        # Xen 4.17.5 as the real tier saw it (tests/sim/real_samples/xen417_xl.txt): its key
+        # order and printf layout; the capabilities of hardware with HAP
+        ("virt_caps", "pv hvm hvm_directio pv_directio hap shadow gnttab-v1 gnttab-v2"),
         ("total_memory", st.HOST_MEMORY_MIB), ("free_memory", free), ("sharing_freed_memory", 0),
         ("sharing_used_memory", 0), ("outstanding_claims", 0), ("free_cpus", 0),
-        ("xen_major", 4), ("xen_minor", 17), ("xen_extra", ".0"), ("xen_version", "4.17.0"),
-        ("xen_caps", "xen-3.0-x86_64 hvm-3.0-x86_32 hvm-3.0-x86_32p hvm-3.0-x86_64"),
+        ("xen_major", 4), ("xen_minor", 17), ("xen_extra", ".5"), ("xen_version", "4.17.5"),
+        ("xen_caps", "xen-3.0-x86_64 hvm-3.0-x86_32 hvm-3.0-x86_32p hvm-3.0-x86_64 "),
         ("xen_scheduler", "credit2"), ("xen_pagesize", 4096),
-        ("xen_commandline", "placeholder (xenha simulator)"), ("xend_config_format", 4),
+        ("platform_params", "virt_start=0xffff800000000000"), ("xen_changeset", ""),
+        ("xen_commandline", "placeholder (xenha simulator)"),
+        ("cc_compiler", "x86_64-linux-gnu-gcc (Debian 12.2.0-14+deb12u1) 12.2.0"),
+        ("cc_compile_by", "pkg-xen-devel"), ("cc_compile_domain", "lists.alioth.debian.org"),
+        ("cc_compile_date", "Sat Nov 29 13:52:25 UTC 2025"), ("build_id", "0" * 40),
+        ("xend_config_format", 4),
     ]
     for key, value in items:
         line = "%-23s: %s" % (key, value)
