@@ -30,7 +30,8 @@ def host_file_digest(path: str) -> str | None:
 
 # a boot service, as the simulated kernels will be (started before corosync, gone with the power)
 SERVICE = ("sh", "-c", "echo $$ > /run/boot-service && exec sleep 100000")
-HOST_FILES = ("/etc/hosts", "/etc/corosync/corosync.conf", "/etc/hostname", "/var/lib/pacemaker/cib/cib.xml")
+HOST_FILES = ("/etc/hosts", "/etc/corosync/corosync.conf", "/etc/hostname", "/var/lib/pacemaker/cib/cib.xml",
+              "/etc/lvm/lvm.conf")
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +102,8 @@ def test_each_node_is_isolated_and_the_host_untouched(lab):
     # persistent per-node directories the simulators use, on the node's disk only
     lab.check("n1", ["sh", "-c", "echo 1 > /var/lib/xenha-sim/disk-mark && echo x >> /etc/lvm/lvm.conf"])
     assert not lab.exists("n2", "/var/lib/xenha-sim/disk-mark") and not os.path.exists("/var/lib/xenha-sim")
-    assert lab.read_file("n2", "/etc/lvm/lvm.conf") == open("/etc/lvm/lvm.conf", "rb").read()
+    own = lab.read_file("n2", "/etc/lvm/lvm.conf")       # each node its own lvm.conf (its one disk)
+    assert own.startswith(b"# the xenha lab's lvm.conf") and not own.endswith(b"x\n")
     assert "10.213.0.12\tn2" in lab.read_file("n1", "/etc/hosts").decode()
     assert {path: host_file_digest(path) for path in HOST_FILES} == lab.host_files_before
     # no lab address on the host
@@ -112,7 +114,10 @@ def test_each_node_is_isolated_and_the_host_untouched(lab):
 def test_agents_get_a_clean_environment_and_the_node_tools_first(lab):
     env = lab.check("n2", ["sh", "-c", "tr '\\0' '\\n' < /proc/$(pgrep -x pacemaker-execd)/environ"]).stdout.split()
     keys = {line.split("=", 1)[0] for line in env}
-    allowed = {"PATH", "LANG", "LC_ALL", "HOME", "TERM", "HOSTNAME", "OCF_OUTPUT_FORMAT"}
+    # the node's own environment: the DRBD module version the simulated kernel announces and
+    # where simulated guests log their acknowledged writes
+    allowed = {"PATH", "LANG", "LC_ALL", "HOME", "TERM", "HOSTNAME", "OCF_OUTPUT_FORMAT",
+               "DRBD_DRIVER_VERSION_OVERRIDE", "XENHA_SIM_GUEST_IO"}
     assert {k for k in keys if not k.startswith(("PCMK_", "HA_"))} <= allowed, keys
     assert "PATH=/run/xenha-lab/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" in env
     simbindir = os.environ.get("XENHA_SIMBINDIR")

@@ -90,7 +90,7 @@ def test_lab_up_after_an_aborted_run_cleans_up_first(lab):
     assert linux.signal_checked(supervisor, signal.SIGKILL)
     assert linux.wait_gone(supervisor, 10.0)
     assert all(linux.wait_gone(p, 10.0) for p in inits), "nodes outlived their supervisor"
-    second = xenha(directory, "up", "--cluster", str(HOWTO), "--lifetime", "15m")
+    second = xenha(directory, "up", "--cluster", str(HOWTO), "--no-provision", "--lifetime", "15m")
     assert second.returncode == 0, second.stdout + second.stderr
     assert f"cleaning up the earlier lab in {directory}" in second.stdout
     online = float(second.stdout.split("all online in ")[1].split(" s")[0])
