@@ -177,7 +177,7 @@ def test_seeded_cib_carries_the_lab_settings(tmp_path):
     layout.seed_cib(spec, str(path))
     root = ET.parse(path).getroot()
     props = {nv.get("name"): nv.get("value") for nv in root.iterfind(".//crm_config//nvpair")}
-    assert props["dc-deadtime"] == "2s" and props["stonith-enabled"] == "false"
+    assert props["dc-deadtime"] == "2s" and props["stonith-enabled"] == "false" and props["load-threshold"] == "2000%"
     assert props["priority-fencing-delay"] == "5s"
     device = root.find(".//primitive[@id='lab-fence']")
     assert device.get("class") == "stonith" and device.get("type") == "fence_xenha_lab"

@@ -317,13 +317,17 @@ def _run_tool(argv, env=None, timeout: float = 30.0) -> str:
 def seed_cib(spec: LabSpec, path: str) -> None:
     """The CIB every node starts from, built offline with Pacemaker's own tools: a short
     dc-deadtime (all nodes online in seconds instead of after the default 20 s), the
-    lab's fence device (enabled once every node is online), resource stickiness, and for
+    lab's fence device (enabled once every node is online), resource stickiness, no
+    throttling by the host's load, and for
     two nodes priority-fencing-delay (the node holding the important resource wins a
     fencing race)."""
     env = {"PATH": DEFAULT_PATH, "LANG": "C.UTF-8", "CIB_file": path}
     with open(path, "w", encoding="utf-8") as handle:
         handle.write(_run_tool(["cibadmin", "--empty"], env={"PATH": DEFAULT_PATH, "LANG": "C.UTF-8"}))
-    properties = {"dc-deadtime": "2s", "stonith-enabled": "false", "cluster-name": spec.cluster_name}
+    # load-threshold: every node reads the one host's load average, so Pacemaker's throttle
+    # (one action at a time on a "busy" node) would follow the whole lab's load, not the node's
+    properties = {"dc-deadtime": "2s", "stonith-enabled": "false", "cluster-name": spec.cluster_name,
+                  "load-threshold": "2000%"}
     if len(spec.nodes) == 2:
         properties["priority-fencing-delay"] = spec.priority_fencing_delay
     for name, value in properties.items():
