@@ -202,6 +202,50 @@ def test_two_primaries_rule(world, tmp_path):
     assert busy.returncode == 11 and "(-12) Device is held open by someone" in busy.stderr
 
 
+def test_a_command_run_while_a_query_waits_for_a_helper_is_kept(world, tmp_path):
+    # `drbdsetup status` advances every resource under the node lock, which is released
+    # while a SyncTarget's before-resync-target runs: here that handler promotes another
+    # resource. The query must not save its own older copy of that resource afterwards
+    # (it did: a `primary --force` lost that way left provisioning waiting forever).
+    promote = tmp_path / "promote-r1.sh"
+    promote.write_text("#!/bin/sh\ndrbdsetup primary r1\n")
+    promote.chmod(0o755)
+    world.write_config("r0", minor=1, port=7789, size_mib=16, handlers=f'before-resync-target "{promote}";')
+    world.write_config("r1", minor=2, port=7790, size_mib=16)
+    both = tmp_path / "both.res"
+    both.write_text(open(world.configs["r0"]).read() + open(world.configs["r1"]).read().replace(
+        "global { usage-count no; }\n", ""))
+    for name in world.names:
+        world.set_usermode_helper(name, str(both))
+    for res in ("r1", "r0"):
+        for name in world.names:
+            world.drbdadm(name, "create-md", "--force", res, config=str(both), check=True)
+            world.drbdadm(name, "up", res, config=str(both), check=True)
+    world.drbdadm("alice", "primary", "--force", "r1", config=str(both), check=True)
+    assert world.wait_sync("r1")
+    assert world.drbdsetup("bob", "role", "r1").stdout == "Secondary\n"
+    world.drbdadm("alice", "primary", "--force", "r0", config=str(both), check=True)   # bob: SyncTarget
+    assert world.drbdsetup("bob", "status").returncode == 0          # runs bob's before-resync-target
+    assert any("helper:before-resync-target status:0" in line for line in world.helper_log("bob"))
+    assert world.drbdsetup("bob", "role", "r1").stdout == "Primary\n"
+
+
+def test_io_frozen_by_a_failed_fence_handler_resumes_when_the_peer_is_back(world, tmp_path):
+    # a fence-peer that fails (exit 1, as when the other Primary's handler won the race)
+    # leaves I/O frozen; the real kernel resumes it once the connection is established
+    # again (after_state_ch, "case2"), and the frozen write then completes
+    synced_pair(world, tmp_path, fence_rc=1)
+    world.cut("alice", "bob")
+    assert world.write("alice", "r0", 3, block("frozen"), wait=3) == "frozen"
+    assert world.events("alice", "r0")["resource"][0]["suspended"] == "fencing"
+    assert any("helper:fence-peer status:1" in line for line in world.helper_log("alice"))
+    world.heal("alice", "bob")
+    assert world.write("alice", "r0", 3, block("after-heal"), wait=30) == "ack"
+    assert world.events("alice", "r0")["resource"][0]["suspended"] == "no"
+    assert world.wait_sync("r0")
+    assert world.disk_blocks("bob", "r0")[3] == block("after-heal")
+
+
 def test_protocol_c_cut_fence_freeze_heal_resync(world, tmp_path):
     synced_pair(world, tmp_path, fence_sleep=1.5)
     acked = {}

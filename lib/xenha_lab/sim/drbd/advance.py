@@ -41,6 +41,22 @@ def advance(node: Node, res: Resource) -> None:
     network.publish(node, res)
 
 
+def advance_all(node: Node, names: list[str] | None = None) -> list[Resource]:
+    """Advance these resources (all by default) one after the other, each loaded just
+    before its turn (caller holds the node lock): advancing one may release the lock
+    for a helper (before-resync-target), and a record loaded before that, saved after,
+    would undo what another command did to it meanwhile (a `primary --force` lost
+    that way left an Inconsistent source with a finished resync: provisioning waited
+    forever). The records returned are for reading only."""
+    done = []
+    for name in node.names() if names is None else names:
+        res = node.load(name)
+        if res is not None:
+            advance(node, res)
+            done.append(res)
+    return done
+
+
 # How long a step waits for a connection's session before leaving it for the next look.
 SESSION_WAIT = 0.5
 
@@ -196,6 +212,10 @@ def _joined(node: Node, res: Resource, pid: int, conn: Connection, sess: Session
                 node.set_disk_state(dev, "Inconsistent")
             elif dec.src != res.node_id:
                 dec.tgt_ready = True
+    if res.susp_fen and all(c.cstate == "Connected" for c in res.conns.values()):
+        # after_state_ch, "case2: the connection was established again": I/O frozen for
+        # fencing resumes (a fence-peer that failed or is still running no longer matters)
+        res.susp_fen = False
     if unfence and conn.fencing:
         spawn_helper(node, res, pid, "unfence-peer")
     return True
@@ -278,8 +298,11 @@ def _follow(node: Node, res: Resource, pid: int, conn: Connection, sess: Session
                     resync_finished_as_target.append(vnr)
         pd.rs = None
         peer_disk = pvol.disk
-        if dec.kind == "resync" and dec.done and peer_disk == "Inconsistent":
-            peer_disk = "UpToDate"  # the peer has not looked yet; the resync is over for both
+        if dec.kind == "resync" and dec.done and peer_disk in ("Inconsistent", "Outdated", "Consistent"):
+            # the peer has not looked yet (its advertisement may even predate its turn to
+            # SyncTarget: a short resync ends first); the resync is over for both, and the
+            # real source sets its peer's disk UpToDate itself (drbd_resync_finished)
+            peer_disk = "UpToDate"
         pd.repl, pd.pdisk = "Established", peer_disk
         if dev.backing and dev.disk in ("Consistent", "Outdated") and peer_disk == "UpToDate":
             disk = node.disk(dev.backing)

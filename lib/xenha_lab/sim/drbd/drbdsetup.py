@@ -38,7 +38,7 @@ import sys
 import time
 
 from xenha_lab.sim.drbd import resync
-from xenha_lab.sim.drbd.advance import advance
+from xenha_lab.sim.drbd.advance import advance, advance_all
 from xenha_lab.sim.drbd.cmdline import clean, err, minor_of, need, out, parse, to_int
 from xenha_lab.sim.drbd.errors import DrbdError
 from xenha_lab.sim.drbd.node import Node
@@ -90,10 +90,8 @@ def cmd_dstate(node, pos, opts):
 
 
 def selected(node, name: str):
-    if name == "all":
-        return node.all()
-    res = node.load(name)
-    return [res] if res else []
+    """The resources a query names ("all" or one), each advanced (caller holds the lock)."""
+    return advance_all(node, None if name == "all" else [name])
 
 
 def cmd_status(node, pos, opts):
@@ -101,9 +99,7 @@ def cmd_status(node, pos, opts):
     verbose = int(opts.get("verbose", "0"))
     stats = "statistics" in opts
     with node:
-        resources = sorted(node.all(), key=lambda r: r.name)
-        for res in resources:
-            advance(node, res)
+        resources = sorted(advance_all(node), key=lambda r: r.name)
     if "json" in opts:
         text = status_json(node, resources, name)
     else:
@@ -403,8 +399,6 @@ def cmd_events2(node, pos, opts):
     ts = "timestamps" in opts
     with node:
         resources = selected(node, name)
-        for res in resources:
-            advance(node, res)
     snapshot = {}
     lines = []
     for res in sorted(resources, key=lambda r: r.name):
@@ -426,8 +420,6 @@ def cmd_events2(node, pos, opts):
         time.sleep(0.2)
         with node:
             resources = selected(node, name)
-            for res in resources:
-                advance(node, res)
         current = {}
         order = []
         for res in sorted(resources, key=lambda r: r.name):

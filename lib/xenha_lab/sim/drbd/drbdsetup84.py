@@ -33,7 +33,7 @@ import sys
 import time
 
 from xenha_lab.sim.drbd import config, roles
-from xenha_lab.sim.drbd.advance import advance
+from xenha_lab.sim.drbd.advance import advance, advance_all
 from xenha_lab.sim.drbd.cmdline import err, minor_of, need, out, parse
 from xenha_lab.sim.drbd.errors import DrbdError
 from xenha_lab.sim.drbd.network import addr_ip, norm_addr
@@ -271,19 +271,16 @@ def run(node, cmd, pos, opts) -> int:
                     raise DrbdError("plain", 20, "events2 without --now: not simulated\n")
                 name = pos[0] if pos else "all"
                 lines = []
-                for res in sorted(node.all(), key=lambda r: r.name):
-                    if name in ("all", res.name):
-                        advance(node, res)
-                        lines += events84(node, res)
+                for res in sorted(advance_all(node, None if name == "all" else [name]), key=lambda r: r.name):
+                    lines += events84(node, res)
                 out("".join(line + "\n" for line in lines) + "exists -\n")
             elif cmd == "status":
                 if "json" in opts:
                     out(USAGE)
                     raise DrbdError("plain", 20, "status: unrecognized option '--json'\n")
                 name = pos[0] if pos else "all"
-                found = [res for res in sorted(node.all(), key=lambda r: r.name) if name in ("all", res.name)]
+                found = sorted(advance_all(node, None if name == "all" else [name]), key=lambda r: r.name)
                 for res in found:
-                    advance(node, res)
                     out(status84(res))
                 if name != "all" and not found:
                     raise DrbdError("plain", 10, f"{name}: No such resource\n")
