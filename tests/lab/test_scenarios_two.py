@@ -15,7 +15,6 @@ from conftest import REPO
 from lab_support import record, traces_of  # noqa: F401 - traces_of is a fixture
 from vm_lab import provisioned
 from xenha_lab.lab import observe
-from xenha_lab.lab.backend import LabError
 from xenha_lab.lab.scenario import Invariant
 
 HOWTO = str(REPO / "cluster-config" / "examples" / "howto.toml")
@@ -87,10 +86,6 @@ def test_6_a_two_node_partition_leaves_the_vm_on_one_side_only(cluster):
     cluster.writes_intact(VM, "mk1", before=cut)
 
 
-@pytest.mark.xfail(strict=False, raises=LabError, reason="known simulator defect, intermittent: after the heal, unfence-peer on the "
-                   "sync source sometimes never runs, so crm-fence-peer's constraint keeps mk2 from being promoted "
-                   "(issue 10's note). Only that wait may time out: a broken invariant or a promotion "
-                   "before the resync still fails")
 def test_10_the_peer_outdated_during_a_partition_is_not_promoted_until_resynced(cluster):
     lab = cluster.lab
     history = DrbdHistory("mk2", RESOURCE)
