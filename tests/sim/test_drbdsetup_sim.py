@@ -230,6 +230,23 @@ def test_a_command_run_while_a_query_waits_for_a_helper_is_kept(world, tmp_path)
     assert world.drbdsetup("bob", "role", "r1").stdout == "Primary\n"
 
 
+def test_a_command_during_the_targets_own_before_resync_target_is_kept(world, tmp_path):
+    # a command on the SyncTarget's resource while its before-resync-target runs with
+    # the node lock released (here the handler suspends I/O; Pacemaker's promotion is
+    # the case that matters): the kernel side that ran the helper goes on with its copy
+    # of the resource and must keep what the command did
+    suspend = tmp_path / "suspend.sh"
+    suspend.write_text(f"#!/bin/sh\ndrbdsetup suspend-io 1; echo $? > {tmp_path}/suspend.rc\n")
+    suspend.chmod(0o755)
+    world.write_config("r0", size_mib=16, handlers=f'before-resync-target "{suspend}";')
+    world.up_all("r0")
+    world.drbdadm("alice", "primary", "--force", "r0", check=True)
+    assert world.wait_for(lambda: world.drbdsetup("bob", "status").returncode == 0 and   # bob advances
+                          (tmp_path / "suspend.rc").exists(), 10)
+    assert (tmp_path / "suspend.rc").read_text().strip() == "0"
+    assert world.events("bob", "r0")["resource"][0]["suspended"] == "user"
+
+
 def test_io_frozen_by_a_failed_fence_handler_resumes_when_the_peer_is_back(world, tmp_path):
     # a fence-peer that fails (exit 1, as when the other Primary's handler won the race)
     # leaves I/O frozen; the real kernel resumes it once the connection is established

@@ -99,6 +99,11 @@ def resync_target_helper(node: Node, res: Resource, pid: int, vnr: int, cmd: str
     with node.unlocked():
         rc = run_helper(helper, cmd, res.helper_arg(vnr), env)
     node.note_helper(f"response helper {key} helper:{cmd} status:{rc}")
+    fresh = node.load(res.name)
+    if fresh is not None and fresh.inc == res.inc:
+        # the caller goes on with `res` and saves it: what commands did to the resource
+        # meanwhile (a promotion by Pacemaker, suspend/resume-io, an opener) is kept
+        res.role, res.susp_user, res.openers = fresh.role, fresh.susp_user, fresh.openers
     return rc
 
 
