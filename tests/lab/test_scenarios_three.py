@@ -167,11 +167,13 @@ def test_7_a_migration_failing_before_the_point_of_no_return_leaves_one_copy_and
     boot = cluster.acks("vm1")[-1].boot
     began, where = failed_migration(cluster, "fail-suspend", "migration fails before the point of no return")
     assert "failed before the point of no return, vm1 still runs here" in pacemaker_log(cluster, "n1")
-    # the guest ran on at the source after the failed migrate_to (its same boot wrote on
-    # n1 after the result), until Pacemaker's recovery decided where it goes
+    # the guest ran on at the source through the failed migrate_to: its same boot kept
+    # writing on n1 up to the failure's result (it writes every 0.1 s; Pacemaker's recovery
+    # may stop it right after the result, so a write after it is not guaranteed)
     failed_at = [t for kind, t in executed(cluster, "n1", "migrate_to", "vm1") if kind == "result"][-1]
-    assert [a for a in cluster.acks("vm1", since=began, node="n1") if a.boot == boot and
-            a.time % 86400 > failed_at], "the guest did not run on at the source after the failed migration"
+    on_n1 = [a.time % 86400 for a in cluster.acks("vm1", since=began, node="n1") if a.boot == boot]
+    assert on_n1 and max(on_n1) > failed_at - 1.0, \
+        f"the guest stopped writing on n1 before the failed migration ended ({max(on_n1, default=None)} vs {failed_at})"
     assert cluster.guest_on("vm1") == [where]
     cluster.writes_intact("vm1", where, before=began)
 
