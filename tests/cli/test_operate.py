@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, installed, need_root, need_tool
 from xenha.operate import apply as A
 from xenha.operate import drain as D
 from xenha.operate import migrate as M
@@ -138,6 +138,41 @@ def test_view_after_a_drain_needs_attention():
     assert [d["name"] for d in on_n2["domain"]] == ["a1"] and on_n2["io_suspended"] == ["fencing"]
     assert set(document) >= {"schema", "ok", "nodes", "vms", "failed_actions", "fencing_constraints",
                              "move_constraints", "attention"}
+
+
+def test_view_while_a_resync_runs(tmp_path):
+    """status during a resync: the replica says how far it is and how long it has left
+    (DRBD's own percent-resync-done / estimated-seconds-to-finish), and the view needs
+    attention until it ends. The DRBD state is live: the simulated kernel behind the real
+    drbdadm, a 16 MiB resource resyncing at 1 MiB/s from n1 to n2."""
+    import os
+
+    from xenha_lab.sim.drbd.world import DrbdWorld, default_simbindir
+
+    need_root()
+    need_tool("drbdadm")
+    installed(os.path.join(default_simbindir(), "drbdsetup"))
+    world = DrbdWorld(tmp_path / "drbd", {"n1": "10.97.0.1", "n2": "10.97.0.2"}, resync_rate_kib=1024)
+    try:
+        world.write_config("vm_a1", size_mib=16)
+        world.up_all("vm_a1")
+        world.drbdadm("n1", "primary", "--force", "vm_a1", check=True)
+        text = world.drbdsetup("n2", "status", "--json", "vm_a1").stdout
+    finally:
+        world.cleanup()
+    replica = S.parse_drbd_status("n2", text)["vm_a1"]
+    assert replica.resyncing and replica.replication == {"n1": "SyncTarget"}
+    assert 0.0 <= replica.sync_done < 100.0 and 0.0 < replica.sync_eta_s <= 17.0
+    seen = view("crm_mon_n1_standby.xml", "cib_n1_standby.xml",
+                {"n2": S.NodeFacts("n2", drbd={"vm_a1": replica}, domains=S.parse_domains(sample("xl_list_n2.txt"))),
+                 "n1": S.NodeFacts("n1")})
+    assert not seen.ok
+    resync = [a.text for a in seen.attention if (a.kind, a.subject) == ("drbd-resync", "a1")]
+    assert len(resync) == 1 and "vm_a1 on n2 is resyncing" in resync[0] and "% done" in resync[0] \
+        and "s left" in resync[0], resync
+    on_n2 = next(r for r in next(v for v in seen.to_json()["vms"] if v["name"] == "a1")["replicas"]
+                 if r["node"] == "n2")
+    assert on_n2["sync_done_percent"] == replica.sync_done and on_n2["sync_eta_s"] == replica.sync_eta_s
 
 
 def test_view_failed_vm_and_constraints():
