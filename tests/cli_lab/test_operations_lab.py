@@ -404,6 +404,26 @@ def test_provision_interrupted_then_resumed(lab):
     assert third.ok and "nothing to do" in third.stdout, third.describe()
 
 
+def test_provision_skipping_the_initial_sync(lab):
+    path = Path(lab.description_copy)
+    path.write_text(path.read_text() + '\n[[vms]]\nname = "e1"\nmemory = 64\nvcpus = 1\nkernel = "/boot/vmlinuz-xen"\n'
+                    'disk_size = "64M"\nreplicas = ["n2", "n3"]\npreferred_node = "n2"\n')
+    result = xenha(lab, "provision", str(path), "e1", "--skip-initial-sync", timeout=600)
+    assert result.ok and "drbd-initial-sync vm_e1: created" in result.stdout, result.describe()
+    assert lab.cluster.wait_started("e1", timeout=180) == "n2"
+    data = healthy(lab, timeout=120)
+    assert [r["disk"] for r in vm_view(data, "e1")["replicas"]] == ["UpToDate", "UpToDate"]
+    # one data generation on both replicas, reached without a resync: neither node ever
+    # ran a resync handler for vm_e1 (the simulated kernel's record of its helper calls)
+    generations = {node: lab.check(node, ["drbdadm", "get-gi", "vm_e1"]).stdout.split(":")[0] for node in ("n2", "n3")}
+    assert len(set(generations.values())) == 1 and "0000000000000004" not in generations.values(), generations
+    for node in ("n2", "n3"):
+        helpers = lab.check(node, ["cat", "/run/xenha-sim/drbd/helpers"]).stdout
+        assert not [line for line in helpers.splitlines() if "name:vm_e1 " in line and "resync-target" in line]
+    again = xenha(lab, "provision", str(path), "e1", "--skip-initial-sync", timeout=300)
+    assert again.ok and "nothing to do" in again.stdout, again.describe()
+
+
 # --- simulate --live --------------------------------------------------------------------------------------------------
 def test_simulate_live(lab):
     result = xenha(lab, "simulate", "--live", "standby n2", timeout=120)

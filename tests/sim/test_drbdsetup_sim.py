@@ -247,6 +247,30 @@ def test_a_command_during_the_targets_own_before_resync_target_is_kept(world, tm
     assert world.events("bob", "r0")["resource"][0]["suspended"] == "user"
 
 
+def test_new_current_uuid_with_clear_bitmap_skips_the_initial_sync(world, tmp_path):
+    # DRBD's "skip initial sync" for a new resource: both replicas connected and
+    # Inconsistent with fresh meta-data; new-current-uuid --clear-bitmap on one of them
+    up_pair(world, tmp_path)
+    assert world.wait_for(lambda: all(world.events(n, "r0")["connection"][0]["connection"] == "Connected"
+                                      for n in world.names), 10)
+    plain = world.drbdadm("alice", "new-current-uuid", "r0")
+    assert plain.returncode == 10 and "1: Failure: (151) Need to be StandAlone" in plain.stderr
+    assert world.events("alice", "r0")["device"][0]["disk"] == "Inconsistent"
+    world.drbdadm("alice", "new-current-uuid", "--clear-bitmap", "r0", check=True)
+    assert world.wait_sync("r0", timeout=10)
+    assert not [line for n in world.names for line in world.helper_log(n) if "resync-target" in line]
+    gi = {n: world.drbdadm(n, "get-gi", "r0").stdout.split(":")[0] for n in world.names}
+    assert gi["alice"] == gi["bob"] and gi["alice"] != "0000000000000004", gi
+    # the same generation on both: a reconnect finds them in sync (no resync)
+    world.drbdadm("bob", "disconnect", "r0", check=True)
+    world.drbdadm("bob", "connect", "r0", check=True)
+    assert world.wait_sync("r0", timeout=10)
+    assert not [line for n in world.names for line in world.helper_log(n) if "resync-target" in line]
+    # not a new resource any more: refused while connected
+    again = world.drbdadm("alice", "new-current-uuid", "--clear-bitmap", "r0")
+    assert again.returncode == 10 and "1: Failure: (151) Need to be StandAlone" in again.stderr
+
+
 def test_io_frozen_by_a_failed_fence_handler_resumes_when_the_peer_is_back(world, tmp_path):
     # a fence-peer that fails (exit 1, as when the other Primary's handler won the race)
     # leaves I/O frozen; the real kernel resumes it once the connection is established

@@ -198,6 +198,18 @@ def test_changes_run_drbdadm_with_the_configuration(tools):
                              for verb in ("up", "adjust", "primary", "secondary", "down")]
 
 
+def test_skip_initial_sync_argv_and_its_refusal(tools):
+    drbd = drbd_tools(tools)
+    drbd.skip_initial_sync(5)
+    assert tools.calls() == ["drbdadm -c /etc/drbd.d/r0.res new-current-uuid --clear-bitmap r0"]
+    said = "1: Failure: (151) Need to be StandAlone"
+    refusing = drbd_tools(tools, drbdadm=f"cat >&2 <<'EOF'\n{said}\nCommand 'drbdsetup new-current-uuid 1 "
+                                         f"--clear-bitmap' terminated with exit code 10\nEOF\nexit 10")
+    with pytest.raises(DrbdError) as failed:
+        refusing.skip_initial_sync(5)
+    assert failed.value.drbd_said == said and failed.value.returncode == 10
+
+
 def test_a_failure_carries_drbds_own_words_apart_from_drbdadms_wrapper(tools):
     not_outdated = ("r0: State change failed: (-7) Refusing to be Primary while peer is not outdated\n"
                     "Command 'drbdsetup primary r0' terminated with exit code 11\n")

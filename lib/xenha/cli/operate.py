@@ -399,8 +399,13 @@ def apply_command(description_file, dry_run, remove_running, as_json):
 @click.option("--no-pacemaker", is_flag=True, help="storage and files only; leave the CIB alone")
 @click.option("--sync-timeout", type=click.IntRange(10, 86400), default=3600, show_default=True,
               help="seconds the initial syncs may take")
+@click.option("--skip-initial-sync", is_flag=True,
+              help="no initial sync for new resources: every replica is declared UpToDate at once (drbdadm "
+                   "new-current-uuid --clear-bitmap). Only for new, empty volumes whose contents nobody "
+                   "will read before writing them (a new disk a guest installer formats): the replicas' "
+                   "old blocks are not made equal")
 @operation
-def provision(description_file, vms, no_pacemaker, sync_timeout):
+def provision(description_file, vms, no_pacemaker, sync_timeout, skip_initial_sync):
     """Provision the description on its nodes: on each replica the DRBD resource file and
     the xl config, the LV, DRBD meta-data (never over existing meta-data), `drbdadm up`;
     the initial sync of each new resource (progress from DRBD's own); then the Pacemaker
@@ -412,6 +417,7 @@ def provision(description_file, vms, no_pacemaker, sync_timeout):
     Examples:
       xenha provision /etc/xenha/howto.toml
       xenha provision /etc/xenha/howto.toml shaolin    # one VM's storage and files
+      xenha provision /etc/xenha/howto.toml --skip-initial-sync   # new empty volumes
     """
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -457,7 +463,7 @@ def provision(description_file, vms, no_pacemaker, sync_timeout):
         provisioner = Provisioner(_NodeTransport(_env()), rendering.description, rendering.slots, rendering.files,
                                   vms=set(vms) if vms else None, progress=progress)
         try:
-            report = provisioner.run(sync_timeout=sync_timeout, pacemaker=False)
+            report = provisioner.run(sync_timeout=sync_timeout, pacemaker=False, skip_initial_sync=skip_initial_sync)
             if not no_pacemaker:
                 from xenha.operate.apply import apply as run_apply
 

@@ -164,7 +164,9 @@ class Provisioner:
             raise errors[sorted(errors)[0]]
 
     # --- the phases ---------------------------------------------------------------------------------------------
-    def run(self, sync_timeout: float = 600.0, pacemaker: bool = True) -> Report:
+    def run(self, sync_timeout: float = 600.0, pacemaker: bool = True, skip_initial_sync: bool = False) -> Report:
+        """Storage on every replica, the initial syncs (skipped with `skip_initial_sync`:
+        new-current-uuid --clear-bitmap, for new empty volumes), then Pacemaker."""
         started = time.monotonic()
         by_node: dict[str, list[Replica]] = {}
         for replica in self.replicas:
@@ -175,7 +177,7 @@ class Provisioner:
         self.report.timings["storage"] = time.monotonic() - started
         mark = time.monotonic()
         self.progress("phase", name="initial sync")
-        self.initial_sync(by_node, sync_timeout)
+        self.initial_sync(by_node, sync_timeout, skip=skip_initial_sync)
         self.report.timings["sync"] = time.monotonic() - mark
         if pacemaker:
             mark = time.monotonic()
@@ -204,7 +206,7 @@ class Provisioner:
         vm = next(v for v in self.description.vms if v.name == mine[0].vm)
         return vm.preferred_node if vm.preferred_node in vm.replicas else vm.replicas[0]
 
-    def initial_sync(self, by_node: dict, timeout: float) -> None:
+    def initial_sync(self, by_node: dict, timeout: float, skip: bool = False) -> None:
         deadline = time.monotonic() + timeout
         resources = sorted({r.resource for r in self.replicas})
         started: set[str] = set()
@@ -225,7 +227,7 @@ class Provisioner:
                               connected=connected)
                 if resource not in started and connected and all(d == "Inconsistent" for d in disks):
                     source = self.source_of(resource)
-                    self.on_node(source, [{"op": "drbd-initial-sync", "resource": resource}])
+                    self.on_node(source, [{"op": "drbd-initial-sync", "resource": resource, "skip": skip}])
                     started.add(resource)
             if not pending:
                 return

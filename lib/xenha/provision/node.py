@@ -27,7 +27,9 @@ nothing and an interrupted run resumes. The ops:
     drbd-state         read only: role, disk, connections, peer disks, resync progress
     drbd-initial-sync  the initial sync's source: `drbdadm primary --force`, then
                        `secondary`, only while every disk is Inconsistent and every peer
-                       connected; unchanged when a replica already has UpToDate data
+                       connected; unchanged when a replica already has UpToDate data.
+                       With "skip": no sync, `drbdadm new-current-uuid --clear-bitmap`
+                       (every replica UpToDate at once: only for new, empty volumes)
     drbd-wait-sync     until no disk is Inconsistent or syncing here (bounded), with the state
     pcs-script         a pcs command script against a copy of the live CIB, the difference
                        pushed in one transaction (xenha.tools.pcs); unchanged when the
@@ -223,6 +225,10 @@ def step_initial_sync(step: dict, budget: Budget) -> tuple[str, str, dict]:
         if any(disk != "Inconsistent" for disk in disks):
             raise refuse(f"{drbd.resource}: disks are {', '.join(sorted(set(disks)))}: only a new resource "
                          "(every disk Inconsistent) gets an initial sync")
+        if step.get("skip"):
+            drbd.skip_initial_sync(budget.left())
+            return ("created", f"{drbd.resource}: initial sync skipped (new-current-uuid --clear-bitmap)",
+                    describe_state(drbd.state(budget.left())))
         drbd.primary(budget.left(), force=True)
         drbd.secondary(budget.left())
         return "created", f"{drbd.resource}: initial sync started from here", describe_state(drbd.state(budget.left()))

@@ -592,6 +592,13 @@ class Drbd:
     def secondary(self, timeout: float) -> None:
         self._change(["secondary", self.resource], timeout)
 
+    def skip_initial_sync(self, timeout: float) -> None:
+        """`drbdadm new-current-uuid --clear-bitmap RES` (DRBD 9 and 8.4 alike): on a new
+        resource whose replicas are connected and all Inconsistent, every replica becomes
+        UpToDate without a resync. The kernel refuses it on a resource that has data of
+        its own or is not connected ((151) Need to be StandAlone)."""
+        self._change(["new-current-uuid", "--clear-bitmap", self.resource], timeout)
+
     def down(self, timeout: float) -> None:
         self._change(["down", self.resource], timeout)
 

@@ -262,6 +262,18 @@ def _follow(node: Node, res: Resource, pid: int, conn: Connection, sess: Session
         if dec.kind == "nodisk":
             pd.repl, pd.pdisk, pd.rs = "Established", pvol.disk if pvol.disk != "Diskless" else "Diskless", None
             continue
+        if dec.kind == "skip" and dec.src != res.node_id and pd.finished != dec.sid and dev.backing:
+            # the peer ran new-current-uuid --clear-bitmap on the new resource: take its
+            # data generation, UpToDate without a resync (a disk with data of its own keeps it)
+            disk = node.disk(dev.backing)
+            if disk.cur == UUID_JUST_CREATED:
+                disk.cur = dec.src_cur
+                disk.bm.pop(pid, None)
+                disk.oos.pop(pid, None)
+                dev.disk = "UpToDate"
+                disk.set_state_flags("UpToDate")
+                disk.sync_md()
+            pd.finished = dec.sid
         if dec.kind == "resync":
             me_src = dec.src == res.node_id
             disk = node.disk(dev.backing) if dev.backing else None
@@ -298,7 +310,8 @@ def _follow(node: Node, res: Resource, pid: int, conn: Connection, sess: Session
                     resync_finished_as_target.append(vnr)
         pd.rs = None
         peer_disk = pvol.disk
-        if dec.kind == "resync" and dec.done and peer_disk in ("Inconsistent", "Outdated", "Consistent"):
+        if (dec.kind == "resync" and dec.done or dec.kind == "skip") and \
+                peer_disk in ("Inconsistent", "Outdated", "Consistent"):
             # the peer has not looked yet (its advertisement may even predate its turn to
             # SyncTarget: a short resync ends first); the resync is over for both, and the
             # real source sets its peer's disk UpToDate itself (drbd_resync_finished)

@@ -13,7 +13,8 @@ FLAGS = {"force", "discard-my-data", "tentative", "dry-run", "now", "statistics"
          "timestamps", "poll", "full", "diff", "show-defaults", "set-defaults", "wait-after-sb",
          "overwrite-data-of-peer", "allow-two-primaries", "always-asbp", "use-rle", "csums-after-crash-only",
          "auto-promote", "disk-barrier", "disk-flushes", "disk-drain", "md-flushes", "al-updates",
-         "discard-zeroes-if-aligned", "disable-write-same", "rs-discard-granularity", "two-primaries"}
+         "discard-zeroes-if-aligned", "disable-write-same", "rs-discard-granularity", "two-primaries",
+         "clear-bitmap", "force-resync"}
 
 out = sys.stdout.write
 err = sys.stderr.write

@@ -78,7 +78,8 @@ class Device(Record):
 
 class Decision(Record):
     """What the handshake decided for one volume of a connection (both ends read the
-    same): kind "none" (in sync), "nodisk", "splitbrain", "unrelated" or "resync".
+    same): kind "none" (in sync), "nodisk", "splitbrain", "unrelated", "resync", or
+    "skip" (new-current-uuid --clear-bitmap on node `src`: the others adopt `src_cur`).
     A resync goes from node-id `src` to `tgt` over `blocks` (a set of 4 KiB block
     numbers, or "all"), `total` KiB at `rate` KiB/s from `start`; `sent` once the
     source queued the data, `tgt_ready` once the target ran before-resync-target,

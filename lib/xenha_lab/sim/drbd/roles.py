@@ -1,5 +1,5 @@
 """Roles and disk states a command asks the simulated DRBD kernel for: primary,
-secondary, outdate, invalidate (and invalidate-remote).
+secondary, outdate, invalidate (and invalidate-remote), new-current-uuid.
 
 Facts (drbd_set_role): -1 for two primaries unless allow-two-primaries, -2 without
 access to UpToDate data (a Consistent disk with an unknown peer first runs fence-peer
@@ -11,6 +11,8 @@ the peers.
 
 from __future__ import annotations
 
+import os
+
 from xenha_lab.sim.drbd import network, resync
 from xenha_lab.sim.drbd.advance import advance
 from xenha_lab.sim.drbd.errors import DrbdError
@@ -18,7 +20,7 @@ from xenha_lab.sim.drbd.helpers import fence_sync
 from xenha_lab.sim.drbd.metadata import MDF_PRIMARY_IND, UUID_JUST_CREATED, new_uuid
 from xenha_lab.sim.drbd.network import SessionFile
 from xenha_lab.sim.drbd.node import Node
-from xenha_lab.sim.drbd.records import DRANK, Resource
+from xenha_lab.sim.drbd.records import DRANK, Decision, Resource
 
 
 def primary(node: Node, name: str, force: bool) -> None:
@@ -189,3 +191,47 @@ def invalidate(node: Node, minor: int, remote_pid: int | None = None) -> None:
         sfile.save(sess)
     advance(node, res)
 
+
+
+def new_current_uuid(node: Node, minor: int, clear_bitmap: bool) -> None:
+    """drbd_adm_new_c_uuid: a new data generation on this disk. With --clear-bitmap on a
+    new resource (current UUID "just created") connected to its peers, "skip initial
+    sync": every connected replica takes the new generation and is UpToDate, no data
+    moves. Otherwise the device must not be connected ((151) Need to be StandAlone)."""
+    res, vnr = node.device(minor)
+    advance(node, res)
+    dev = res.devices[vnr]
+    if not dev.backing:
+        raise DrbdError("fail", 138, obj=str(minor))
+    disk = node.disk(dev.backing)
+    skip = []
+    for pid, conn in res.conns.items():
+        if clear_bitmap and conn.epoch is not None and conn.pd[vnr].repl == "Established" \
+                and disk.cur == UUID_JUST_CREATED:
+            skip.append(pid)
+        elif conn.epoch is not None:
+            raise DrbdError("fail", 151, obj=str(minor))
+    if disk.cur != UUID_JUST_CREATED:
+        disk.push_history()
+    disk.cur = new_uuid()
+    if clear_bitmap:
+        disk.bm.clear()
+        disk.oos.clear()
+        dev.disk = "UpToDate"
+        disk.set_state_flags("UpToDate")
+    disk.sync_md()
+    for pid in skip:
+        conn = res.conns[pid]
+        local, peer = conn.paths[0]
+        with SessionFile(node.net, local, peer) as sfile:
+            sess = sfile.load()
+            if sess and sess.epoch == conn.epoch:
+                # the peer adopts the generation on its next look (advance._follow)
+                sess.vols[vnr] = Decision("skip", src=res.node_id, tgt=pid, sid=os.urandom(6).hex(),
+                                          src_cur=disk.cur, done=True, done_at=node.now)
+                conn.pd[vnr].finished = sess.vols[vnr].sid
+                conn.pd[vnr].pdisk = "UpToDate"
+                sfile.save(sess)
+    node.save(res)
+    network.publish(node, res)
+    advance(node, res)
