@@ -121,6 +121,48 @@ def test_drbd_status_upstream_sample_and_lab_sample():
         S.parse_drbd_status("n2", "{not json")
 
 
+def _node_facts_with(tmp_path, drbdsetup_body: str):
+    """status.node_facts against stand-in drbdsetup/xl run by the real sh."""
+    import subprocess
+    from types import SimpleNamespace
+
+    from xenha.operate import status
+
+    bindir = tmp_path / "bin"
+    bindir.mkdir(parents=True)
+    (bindir / "drbdsetup").write_text(f"#!/bin/sh\n{drbdsetup_body}\n")
+    (bindir / "xl").write_text(f"#!/bin/sh\ncat {SAMPLES / 'xl_list_n2.txt'}\n")
+    for tool in ("drbdsetup", "xl"):
+        (bindir / tool).chmod(0o755)
+
+    class Env:
+        def on_node(self, node, argv, timeout):
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                                  env={"PATH": f"{bindir}:/usr/bin:/bin"})
+            return SimpleNamespace(stdout=done.stdout, stderr=done.stderr, returncode=done.returncode, timed_out=False)
+    return status.node_facts(Env(), "n2")
+
+
+def test_node_facts_on_drbd_9_and_on_drbd_84(tmp_path):
+    nine = _node_facts_with(tmp_path / "9", f'[ "$1" = status ] && exec cat {SAMPLES / "drbdsetup_status_n2.json"}')
+    assert nine.error is None and nine.drbd["vm_a1"].connections == {"n1": "Connecting"} and nine.domains
+    # DRBD 8.4 (the real outputs in tests/sim/real_samples/drbd84_kernel.txt): no status --json
+    lines = (REPO / "tests" / "sim" / "real_samples" / "drbd84_kernel.txt").read_text().splitlines()
+    events = tmp_path / "events2-84.txt"
+    events.write_text("\n".join(lines[82:87]) + "\n")
+    assert lines[81] == "$ drbdsetup events2 --now vm_guest1" and lines[86] == "exists -"
+    eight = _node_facts_with(tmp_path / "84", "case $1 in status) echo \"status: unrecognized option '--json'\" >&2; "
+                             f"exit 20;; events2) cat {events};; esac")
+    assert eight.error is None, eight.error
+    replica = eight.drbd["vm_guest1"]
+    assert replica.role == "Primary" and replica.up_to_date and replica.connected
+    assert replica.connections == {"peer": "Connected"} and replica.peer_disks == {"peer": "UpToDate"}
+    assert replica.replication == {"peer": "Established"} and not replica.resyncing and replica.suspended == ()
+    assert eight.domains == nine.domains
+    broken = _node_facts_with(tmp_path / "none", "echo 'drbdsetup: no kernel' >&2; exit 20")
+    assert broken.drbd is None and broken.error.startswith("drbdsetup status failed")
+
+
 # --- the joined view ---------------------------------------------------------------------------------------------
 def test_view_after_a_drain_needs_attention():
     seen = view("crm_mon_n1_standby.xml", "cib_n1_standby.xml",

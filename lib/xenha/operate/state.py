@@ -303,7 +303,7 @@ def parse_cib(text: str) -> CibConfig:
 # --- DRBD and xl on the nodes -------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Replica:
-    """One DRBD resource on one node (`drbdsetup status --json`)."""
+    """One DRBD resource on one node (`drbdsetup status --json`, or events2 on DRBD 8.4)."""
     node: str
     role: str
     disks: tuple               # local disk state per volume
@@ -334,6 +334,32 @@ class Replica:
                 "peer_disks": dict(self.peer_disks), "replication": dict(self.replication),
                 "sync_done_percent": self.sync_done, "sync_eta_s": self.sync_eta_s,
                 "io_suspended": list(self.suspended)}
+
+
+def parse_drbd_events2(node: str, text: str) -> dict:
+    """{resource: Replica} from `drbdsetup events2 --now all`: what DRBD 8.4's drbdsetup
+    answers instead of `status --json` (its peer is named `peer`; no resync ETA)."""
+    from xenha.tools.drbd import DrbdError, parse_events2
+
+    try:
+        states = parse_events2(text)
+    except DrbdError as error:
+        raise StateError(f"{node}: drbdsetup events2: {error}") from None
+    found = {}
+    for name, state in states.items():
+        connections, roles, peer_disks, replication = {}, {}, {}, {}
+        for peer_id, connection in state.connections.items():
+            peer = connection.name or str(peer_id)
+            connections[peer], roles[peer] = connection.state, connection.peer_role
+            first = state.peers_of(peer_id)[:1]
+            peer_disks[peer] = first[0].peer_disk if first else "DUnknown"
+            replication[peer] = first[0].replication if first else "Off"
+        done = [p.done for p in state.peer_devices.values() if p.done is not None]
+        suspended = () if state.suspended in ("no", "") else tuple(state.suspended.split(","))
+        found[name] = Replica(node=node, role=state.role, disks=tuple(state.disks()), connections=connections,
+                              peer_roles=roles, peer_disks=peer_disks, replication=replication,
+                              sync_done=min(done) if done else None, sync_eta_s=None, suspended=suspended)
+    return found
 
 
 def parse_drbd_status(node: str, text: str) -> dict:

@@ -46,9 +46,12 @@ def cib(env: Environment) -> S.CibConfig:
 
 def node_facts(env: Environment, node: str, memory: bool = False) -> S.NodeFacts:
     """DRBD and xl on one node (and `xl info`'s free memory when asked)."""
-    # one round trip: three tools, their outputs apart by a marker line
+    # one round trip: the tools' outputs apart by a marker line. DRBD 8.4's drbdsetup has
+    # no `status --json` (usage, exit 20): its `events2 --now` is asked instead
     marker = "--xenha-status-8c1f--"
-    script = (f"drbdsetup status --json; rc=$?; echo; echo {marker} $rc; xl list; echo {marker} $?"
+    script = (f"drbdsetup status --json; rc=$?; echo; echo {marker} $rc; "
+              f"if [ $rc -ne 0 ]; then drbdsetup events2 --now all; rc=$?; echo; echo {marker} $rc; "
+              f"else echo {marker} -; fi; xl list; echo {marker} $?"
               + (f"; xl info; echo {marker} $?" if memory else ""))
     try:
         result = env.on_node(node, ["sh", "-c", script], NODE_TIMEOUT)
@@ -57,22 +60,24 @@ def node_facts(env: Environment, node: str, memory: bool = False) -> S.NodeFacts
     if result.timed_out:
         return S.NodeFacts(node, error=f"did not answer in {NODE_TIMEOUT:.0f} s")
     parts = result.stdout.split(marker)
-    if len(parts) < (4 if memory else 3):
+    if len(parts) < (5 if memory else 4):
         return S.NodeFacts(node, error=f"cannot be asked: {last_words(result)}")
     codes = [p.split("\n", 1)[0].strip() for p in parts[1:]]
     texts = [parts[0]] + [p.split("\n", 1)[1] if "\n" in p else "" for p in parts[1:]]
     try:
-        drbd = S.parse_drbd_status(node, texts[0]) if codes[0] == "0" else None
-        domains = S.parse_domains(texts[1]) if codes[1] == "0" else None
+        drbd = (S.parse_drbd_status(node, texts[0]) if codes[0] == "0" else
+                S.parse_drbd_events2(node, texts[1]) if codes[1] == "0" else None)
+        domains = S.parse_domains(texts[2]) if codes[2] == "0" else None
     except S.StateError as error:
         return S.NodeFacts(node, error=str(error))
     free = None
-    if memory and codes[2] == "0":
+    if memory and codes[3] == "0":
         from xenha.tools.xl import parse_info
 
-        value = parse_info(texts[2]).get("free_memory", "")
+        value = parse_info(texts[3]).get("free_memory", "")
         free = int(value) if value.isdigit() else None
-    problems = [what for what, code in (("drbdsetup status", codes[0]), ("xl list", codes[1])) if code != "0"]
+    drbd_code = codes[0] if codes[0] == "0" else codes[1]
+    problems = [what for what, code in (("drbdsetup status", drbd_code), ("xl list", codes[2])) if code != "0"]
     error = f"{' and '.join(problems)} failed: {last_words(result)}" if problems else None
     return S.NodeFacts(node, drbd=drbd, domains=domains, free_memory_mib=free, error=error)
 
