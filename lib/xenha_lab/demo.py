@@ -211,6 +211,30 @@ class ClusterDemo:
     def unstandby(self, node: str) -> None:
         self.pcs("node", "unstandby", node)
         self.lab.cluster.wait_idle(timeout=60)
+        # the power cut that follows starts from full redundancy: the resync of what the
+        # node missed is over (a cut during it leaves the survivor Inconsistent: the VM
+        # then waits for the cut node, as it must), both replicas Promoted, the cluster idle
+        self.lab.cluster.wait("DRBD in sync on both replicas", self.in_sync, timeout=120)
+        self.lab.cluster.wait_idle(timeout=60)
+
+    def in_sync(self) -> bool:
+        """Every VM's replicas UpToDate, connected, no resync, as the nodes' DRBD answers
+        (`drbdsetup status --json`), and Promoted on each."""
+        from xenha.operate.state import StateError, parse_drbd_status
+
+        for _vm, resource, replicas in self.vms:
+            for node in replicas:
+                answer = self.lab.run(node, ["drbdsetup", "status", "--json", resource], timeout=30)
+                try:
+                    replica = parse_drbd_status(node, answer.stdout).get(resource) if answer.ok else None
+                except StateError:
+                    return False
+                if replica is None or not (replica.up_to_date and replica.connected and not replica.resyncing
+                                           and replica.role == "Primary"
+                                           and set(replica.peer_disks.values()) == {"UpToDate"}
+                                           and set(replica.replication.values()) == {"Established"}):
+                    return False
+        return True
 
     def power_cut(self, holder: str, survivor: str) -> str:
         cut = time.time()

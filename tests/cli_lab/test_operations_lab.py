@@ -218,8 +218,11 @@ def test_migrate_refused_by_each_check(lab):
         assert "DRBD vm_a2 on n2 is not connected" in line
     finally:
         # connect, the inverse of the disconnect (the simulator's `drbdadm adjust` here runs
-        # drbdmeta apply-al on the attached disk and fails: noted for the simulator's owner)
-        lab.check("n2", ["drbdadm", "connect", "vm_a2"])
+        # drbdmeta apply-al on the attached disk and fails: noted for the simulator's owner).
+        # Pacemaker may have restarted drbd_a2 on n2 meanwhile (the fence-peer race: n1's
+        # constraint demotes n2), which connects it again: then this connect is refused,
+        # and the wait below is what counts
+        lab.run("n2", ["drbdadm", "connect", "vm_a2"])
     wait_for(lab, "vm_a2 connected again", lambda: all(
         set(r.get("connections", {}).values()) == {"Connected"} for r in vm_view(status_json(lab)[1], "a2")["replicas"]))
     # with fencing resource-and-stonith both Primaries froze I/O and ran fence-peer; the one
