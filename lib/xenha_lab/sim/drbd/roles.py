@@ -192,7 +192,6 @@ def invalidate(node: Node, minor: int, remote_pid: int | None = None) -> None:
     advance(node, res)
 
 
-
 def new_current_uuid(node: Node, minor: int, clear_bitmap: bool) -> None:
     """drbd_adm_new_c_uuid: a new data generation on this disk. With --clear-bitmap on a
     new resource (current UUID "just created") connected to its peers, "skip initial
@@ -217,6 +216,9 @@ def new_current_uuid(node: Node, minor: int, clear_bitmap: bool) -> None:
     if clear_bitmap:
         disk.bm.clear()
         disk.oos.clear()
+    if skip:
+        # only the skip makes disks UpToDate (this one and the skipped peers'); a
+        # clear-bitmap alone, with nothing connected, leaves the disk state as it is
         dev.disk = "UpToDate"
         disk.set_state_flags("UpToDate")
     disk.sync_md()
