@@ -37,7 +37,7 @@ def world(tmp_path):
         lvm.cleanup()
 
 
-def handler(lvm, drbd, vg, *args, env_extra=None):
+def handler(lvm, drbd, vg, *args, env_extra=None, popen=None):
     sbindir = os.environ.get("XENHA_SBINDIR", "/usr/local/sbin")
     program = installed(f"{sbindir}/xenha-resync-snapshot")
     env = dict(drbd.env("mk1"))
@@ -45,6 +45,8 @@ def handler(lvm, drbd, vg, *args, env_extra=None):
     env.update({"DRBD_RESOURCE": "r0", "DRBD_VOLUME": "0", "DRBD_MINOR": "1",
                 "DRBD_LL_DISK": f"/dev/{vg}/vm_shaolin"})
     env.update(env_extra or {})
+    if popen:   # its own descriptors (capture_output would open 1 and 2)
+        return subprocess.run([program, *args], env=env, timeout=120, **popen)
     return subprocess.run([program, *args], env=env, capture_output=True, text=True, timeout=120)
 
 
@@ -64,6 +66,23 @@ def test_before_takes_a_snapshot_and_keeps_an_older_one(world):
     again = handler(lvm, drbd, vg, "before")
     assert again.returncode == 0 and "keeping" in again.stderr
     assert list(snapshots(lvm, vg)) == ["vm_shaolin-before-resync"]
+
+
+def test_with_no_file_descriptor_open_as_the_kernel_runs_it(world, tmp_path):
+    # DRBD 8.4 on a real kernel: the handler died writing to its closed stderr (exit 1)
+    # and the kernel dropped the connection at every resync start
+    lvm, drbd, vg = world
+    closed = {"preexec_fn": lambda: os.closerange(0, 3)}
+    result = handler(lvm, drbd, vg, "before", "--size", "20%", popen=closed)
+    assert result.returncode == 0
+    assert "vm_shaolin-before-resync" in snapshots(lvm, vg)
+    drbd.drbdadm("mk1", "up", "r0", check=True)       # after: asks DRBD, which says not UpToDate
+    unfence = tmp_path / "unfence"
+    unfence.write_text("#!/bin/sh\necho 'says something' >&2\nexit 4\n")
+    unfence.chmod(0o755)
+    result = handler(lvm, drbd, vg, "after", "--then", str(unfence), popen=closed)
+    assert result.returncode == 4                   # the unfence script's status, as DRBD needs it
+    assert "vm_shaolin-before-resync" in snapshots(lvm, vg)
 
 
 def test_no_room_goes_ahead_unprotected_or_refuses_with_require(world):

@@ -16,8 +16,14 @@ from xenha_lab.paths import default_agent
 NODES = {"mk1": "10.99.0.1", "mk2": "10.99.0.2"}
 
 
+EIGHT_FOUR = {"DRBD_DRIVER_VERSION_OVERRIDE": "8.4.11"}   # drbd-utils' override: drbdadm-84, drbdsetup-84
+
+
 @pytest.fixture
-def stack(tmp_path):
+def stack(tmp_path, request):
+    """DRBD 9; `@pytest.mark.parametrize("stack", ["8.4"], indirect=True)`: DRBD 8.4."""
+    drbd84 = getattr(request, "param", "9") == "8.4"
+    adm_env = EIGHT_FOUR if drbd84 else None
     need_tool("losetup")
     from xenha_lab.sim.drbd.world import DrbdWorld
     from xenha_lab.sim.lvm.world import LvmWorld
@@ -33,12 +39,12 @@ def stack(tmp_path):
             lvm.create_lv(node, vgs[node], "vm_r0", "64M", activate=True)
         drbd.write_config("r0", disks={n: f"/dev/{vgs[n]}/vm_r0" for n in NODES},
                           handlers=f'before-resync-target "{handler} before --size 20%"; '
-                                   f'after-resync-target "{handler} after";')
+                                   f'after-resync-target "{handler} after";', drbd84=drbd84)
         for node in NODES:
             lvm_env = {k: v for k, v in lvm.env(node).items() if k != "PATH"}
             drbd.use_holders(node, lvm_env["XENHA_SIM_HOLDERS"])
             drbd.set_usermode_helper(node, drbd.configs["r0"], extra_env=lvm_env)
-            drbd.create_md(node, "r0")
+            drbd.drbdadm(node, "create-md", "--force", "r0", check=True, env=adm_env)
         yield lvm, drbd, vgs
     finally:
         drbd.cleanup()
@@ -63,6 +69,25 @@ def test_the_sync_target_is_protected_by_a_snapshot_until_the_resync_ended(stack
     assert drbd.wait_for(lambda: any("helper:after-resync-target status:0" in line
                                      for line in drbd.helper_log("mk2")), timeout=10), drbd.helper_log("mk2")
     assert any("helper:before-resync-target status:0" in line for line in drbd.helper_log("mk2"))
+
+
+@pytest.mark.parametrize("stack", ["8.4"], indirect=True)
+def test_on_drbd_84_the_snapshot_goes_once_the_target_is_up_to_date(stack):
+    # the real 8.4 node: `drbdsetup status --json` does not exist there (exit 20), and the
+    # after handler, asking that, kept every snapshot ("did not end UpToDate")
+    lvm, drbd, vgs = stack
+    eight_four = EIGHT_FOUR
+    for node in NODES:
+        drbd.drbdadm(node, "up", "r0", check=True, env=eight_four)
+    drbd.drbdadm("mk1", "primary", "--force", "r0", check=True, env=eight_four)
+    # a query lets the simulated kernel go on (no kernel process here): mk2 becomes SyncTarget
+    assert drbd.wait_for(lambda: "SyncTarget" in drbd.drbdadm("mk2", "cstate", "r0", env=eight_four).stdout, timeout=10)
+    assert snapshot_of(lvm, "mk2", vgs["mk2"]) == ["vm_r0-before-resync"]
+    assert drbd.wait_for(lambda: drbd.drbdadm("mk2", "dstate", "r0", env=eight_four).stdout
+                         == "UpToDate/UpToDate\n", timeout=60)
+    assert drbd.wait_for(lambda: any("helper:after-resync-target status:0" in line
+                                     for line in drbd.helper_log("mk2")), timeout=20), drbd.helper_log("mk2")
+    assert drbd.wait_for(lambda: snapshot_of(lvm, "mk2", vgs["mk2"]) == [], timeout=20)
 
 
 def test_a_refusing_handler_drops_the_connection_and_the_target_is_untouched(stack, tmp_path):

@@ -65,11 +65,16 @@ class HandlerError(Exception):
 
 def say(message: str, error: bool = False) -> None:
     message = one_line(message)   # odd bytes from the environment never make it fail
-    try:
-        sys.stderr.write(f"xenha-resync-snapshot: {message}\n")
-        sys.stderr.flush()
-    except (OSError, ValueError):
-        pass
+    # The kernel runs DRBD's helpers with no file descriptors open: Python's stderr is
+    # then None. Seen on DRBD 8.4: the handler died writing to it, exit 1, and every
+    # resync was refused ("before-resync-target handler returned 1, dropping connection").
+    stream = sys.stderr
+    if stream is not None:
+        try:
+            stream.write(f"xenha-resync-snapshot: {message}\n")
+            stream.flush()
+        except (OSError, ValueError):
+            pass
     try:
         import syslog
         syslog.openlog("xenha-resync-snapshot", syslog.LOG_PID, syslog.LOG_DAEMON)
@@ -143,15 +148,33 @@ def backing_device(resource: str, volume: str, environ, conf: str | None = None)
     if disk:
         return disk
     try:
-        return Drbd(resource, conf, env=environ).backing_device(volume, TIMEOUT)
+        return Drbd(resource, conf or handler_conf(environ), env=environ).backing_device(volume, TIMEOUT)
     except DrbdError as error:
         raise HandlerError(str(error)) from None
+
+
+def handler_conf(environ) -> str | None:
+    """The configuration drbdadm ran the handler from (it exports DRBD_CONF): 8.4's state
+    queries go through drbdadm, which must read the same file."""
+    conf = environ.get("DRBD_CONF", "")
+    return conf if conf.startswith("/") else None
+
+
+def drbd_state(resource: str, environ):
+    """The resource on this node (None: not up, or no DRBD module loaded), by the driver's
+    version-independent state(): DRBD 8.4's drbdsetup has no `status --json`."""
+    drbd = Drbd(resource, handler_conf(environ), env=environ)
+    if drbd.detect_version(TIMEOUT) is None:
+        if not drbd.drbdsetup.installed():
+            raise ToolNotFound("drbdsetup")
+        return None
+    return drbd.state(TIMEOUT)
 
 
 def volume_up_to_date(resource: str, volume: str, environ) -> bool | None:
     """Whether DRBD reports this node's volume UpToDate (None: cannot tell)."""
     try:
-        state = Drbd(resource, env=environ).status(TIMEOUT)
+        state = drbd_state(resource, environ)
     except (DrbdError, ToolNotFound) as problem:
         say(f"cannot ask DRBD whether {resource}/{volume} is UpToDate: {why(problem)}", error=True)
         return None
@@ -256,7 +279,7 @@ def remove_after_resync(environ, resource: str, volume: str) -> None:
 
 def rollback(args, environ) -> int:
     resource, volume = args.resource, str(args.volume)
-    if Drbd(resource, env=environ).status(TIMEOUT) is not None:
+    if drbd_state(resource, environ) is not None:
         raise HandlerError(f"{resource} is up on this node; take it down first (cluster: pcs resource ban / "
                            f"disable; by hand: drbdadm down {resource})")
     lvm = Lvm(env=environ)

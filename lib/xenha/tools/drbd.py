@@ -551,15 +551,6 @@ class Drbd:
             raise DrbdError("no DRBD kernel module is loaded")
         return BACKENDS[self.version](self, timeout)
 
-    def status(self, timeout: float) -> ResourceState | None:
-        """The resource from `drbdsetup status --json` (DRBD 9), None when not configured."""
-        result = self.drbdsetup.run(["status", "--json", self.resource], min(timeout, QUERY_TIMEOUT))
-        if not_configured(result):
-            return None
-        if not result.ok:
-            raise DrbdError(f"cannot read the status of {self.resource}: {result.describe()}", result)
-        return parse_status_json(result.stdout).get(self.resource)
-
     def dump(self, timeout: float) -> str:
         """`drbdadm dump RES`: the resource as defined for this host (DrbdError
         when drbdadm refuses it: not defined here, parse error, ...); see allows_two_primaries."""

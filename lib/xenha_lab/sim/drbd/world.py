@@ -201,13 +201,18 @@ class DrbdWorld:
 
     def write_config(self, res: str, minor: int = 1, port: int = 7789, net: str | None = None,
                      handlers: str | None = None, disks: dict | None = None, extra: str = "",
-                     size_mib: int = 64) -> str:
+                     size_mib: int = 64, drbd84: bool = False) -> str:
         """A DRBD 9 resource file for all nodes (node-ids in order); default: protocol C,
-        allow-two-primaries, fencing resource-and-stonith, as xenha renders it."""
+        allow-two-primaries, fencing resource-and-stonith, as xenha renders it. `drbd84`:
+        the 8.4 syntax (no node-id; fencing is a disk option there)."""
         disks = disks or {n: self.make_disk(n, size_mib) for n in self.names}
-        net = net if net is not None else "protocol C; allow-two-primaries yes; fencing resource-and-stonith;"
+        fencing = "fencing resource-and-stonith;"
+        net = net if net is not None else "protocol C; allow-two-primaries yes;" + ("" if drbd84 else f" {fencing}")
+        if drbd84:
+            extra = f"    disk {{ {fencing} }}\n" + extra
         hosts = "".join(
-            f"    on {n} {{\n        node-id {i};\n        device /dev/drbd{minor} minor {minor};\n"
+            f"    on {n} {{\n" + ("" if drbd84 else f"        node-id {i};\n")
+            + f"        device /dev/drbd{minor} minor {minor};\n"
             f"        disk {disks[n]};\n        meta-disk internal;\n"
             f"        address ipv4 {self.nodes[n]}:{port};\n    }}\n"
             for i, n in enumerate(self.names))
