@@ -315,7 +315,7 @@ def _print_status(backend, as_json: bool = False) -> None:
             click.echo(f"  {rsc.id} ({rsc.agent}): {rsc.role} on {where}" + ("  FAILED" if rsc.failed else ""))
         click.echo(f"  DC {view.dc or 'none'}, {'quorate' if view.quorum else 'NO QUORUM'} "
                    f"(as {view.asked} sees it)")
-    description = backend.spec.description
+    description = getattr(backend.spec, "description", None)   # the real-kernel lab's spec has none (yet)
     if description and os.path.exists(description):
         from rich.console import Console
 

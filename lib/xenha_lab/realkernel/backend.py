@@ -302,13 +302,19 @@ class QemuLab(NodeBackend):
             return
         for node in nodes:
             for path in self.NODE_LOGS:
-                try:
-                    data = self.read_file(node, path)
+                try:   # a busy emulated node takes long to send megabytes of Pacemaker log
+                    data = self.read_file(node, path, wait=120.0)
                 except LabError:
                     data = None
                 if data is not None:
                     with open(os.path.join(target, f"{node}-{os.path.basename(path)}"), "wb") as handle:
                         handle.write(data)
+            try:   # the kernel's own words: DRBD's state changes and its helpers' exit codes
+                kernel = self.run(node, ["dmesg"], timeout=30.0)
+            except LabError:
+                continue
+            with open(os.path.join(target, f"{node}-dmesg.log"), "w", encoding="utf-8") as handle:
+                handle.write(kernel.stdout)
 
     def save_logs(self, target: str) -> None:
         os.makedirs(target, exist_ok=True)
@@ -332,11 +338,11 @@ class QemuLab(NodeBackend):
         return CommandResult(node, tuple(argv), int(answer["rc"]), answer.get("out") or "", answer.get("err") or "",
                              time.monotonic() - started, bool(answer.get("timed_out")))
 
-    def read_file(self, node: str, path: str) -> bytes | None:
+    def read_file(self, node: str, path: str, wait: float = 40.0) -> bytes | None:
         if not path.startswith("/"):
             raise LabError(f"{path}: not an absolute path")
         self.lab.node(node)
-        data = self.request("read", wait=40.0, node=node, path=path).get("data")
+        data = self.request("read", wait=wait, node=node, path=path).get("data")
         return None if data is None else base64.b64decode(data)
 
     # --- power and network -----------------------------------------------------------------------------------------
