@@ -203,6 +203,15 @@ def test_migrate_refused_by_each_check(lab):
         assert "/etc/xen/a1.cfg is missing on n2" in line
     finally:
         lab.check("n2", ["mv", "/etc/xen/a1.cfg.aside", "/etc/xen/a1.cfg"])
+    # n2's sshd stopped: its migration address (the description gives the node's name)
+    # does not answer from the source through the transport `xl migrate` would use
+    lab.check("n2", ["pkill", "-x", "sshd"])
+    try:
+        _line, out = refused(lab, "a1", "n2", "migration-address")
+        assert "n2 does not answer from n1 through `ssh`" in " ".join(out.split()), out
+    finally:   # as the node's boot service starts it (the next test migrates over it)
+        lab.check("n2", ["sh", "-c", "mkdir -p -m 0755 /run/sshd && exec /usr/sbin/sshd"])
+    lab.check("n1", ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "n2", "true"])
     lab.check("n2", ["drbdadm", "disconnect", "vm_a2"])
     try:
         line, _out = refused(lab, "a2", "n2", "drbd")

@@ -89,14 +89,20 @@ def test_drain_by_standby(cluster):  # noqa: F811 - the fixture
     with cluster.scenario("drain by standby") as sc:
         begin = time.time()
         sc.pcs("node", "standby", source, node=target, timeout=PCS_TIMEOUT)
-        sc.wait_until(f"guest1 running on {target}", lambda: cluster.running_on() == target, timeout=300, interval=POLL)
-        record("pcs node standby -> guest running on the other node", time.time() - begin)
-        sc.check("the drain was a live migration", len(cluster.pacemaker_log(
-            target, f"Result of migrate_from operation for {VM} on {target}: ok")) == migrations + 1)
-        sc.check("no new boot of the guest", cluster.guest_boots() == boots)
-        sc.wait_idle(timeout=300)
-        back = time.time()
-        sc.pcs("node", "unstandby", source, node=target, timeout=PCS_TIMEOUT)
+        try:
+            sc.wait_until(f"guest1 running on {target}", lambda: cluster.running_on() == target, timeout=300,
+                          interval=POLL)
+            record("pcs node standby -> guest running on the other node", time.time() - begin)
+            # xl shows the guest on the target as soon as migrate_to's `xl migrate` ends; the
+            # target's migrate_from (the live migration's second half) is logged a moment later
+            sc.wait_until("the drain was a live migration (migrate_from ok on the target)", lambda: len(
+                cluster.pacemaker_log(target, f"Result of migrate_from operation for {VM} on {target}: ok"))
+                == migrations + 1, timeout=120, interval=POLL)
+            sc.check("no new boot of the guest", cluster.guest_boots() == boots)
+            sc.wait_idle(timeout=300)
+        finally:   # the next scenarios need both nodes, whatever happened here
+            back = time.time()
+            sc.pcs("node", "unstandby", source, node=target, timeout=PCS_TIMEOUT)
         sc.wait_until("DRBD Primary/Primary, UpToDate/UpToDate again (the returning replica resynced)",
                       lambda: _drbd_promoted_everywhere(cluster), timeout=300, interval=POLL)
         sc.wait_idle(timeout=300)
@@ -115,24 +121,25 @@ def test_failed_migration(cluster):  # noqa: F811 - the fixture
     target = next(n for n in cluster.lab.nodes if n != source)
     with cluster.scenario("failed migration") as sc:
         sc.run(target, "ip", "link", "del", "xenbr0")
-        before = cluster.log.acknowledged()
-        sc.crm("crm_resource", "--move", "--resource", VM, "--node", target, node=source)
-        sc.wait_until("migrate_to failed on the source", lambda: cluster.pacemaker_log(
-            source, f"Result of migrate_to operation for {VM} on {source}: error"), timeout=300, interval=POLL)
-        reason = cluster.pacemaker_log(source, f"{VM} migrate_to")
-        say(f"migrate_to's failure: {reason[-1][-300:] if reason else '?'}")
-        where = sc.wait_until("guest1 running on exactly one node", cluster.running_on, timeout=300, interval=POLL)
-        sc.wait_idle(timeout=300)
-        where = cluster.running_on()
-        sc.check("guest1 runs on exactly one node after the failure", where is not None)
-        cluster.log.wait_acks(5, timeout=120)
-        sc.check("every write acknowledged before the failure is on the disk",
-                 not cluster.writes_intact(where, before))
-        # the target repaired, the move forgotten, the failures cleaned up
-        sc.run(target, "sh", "-c", "ip link add xenbr0 type bridge && ip addr add 10.98.0.1/24 dev xenbr0 && "
-                                   "ip link set xenbr0 up")
-        sc.crm("crm_resource", "--clear", "--resource", VM, node=source)
-        sc.crm("crm_resource", "--cleanup", "--resource", VM, node=source)
+        try:
+            before = cluster.log.acknowledged()
+            sc.crm("crm_resource", "--move", "--resource", VM, "--node", target, node=source)
+            sc.wait_until("migrate_to failed on the source", lambda: cluster.pacemaker_log(
+                source, f"Result of migrate_to operation for {VM} on {source}: error"), timeout=300, interval=POLL)
+            reason = cluster.pacemaker_log(source, f"{VM} migrate_to")
+            say(f"migrate_to's failure: {reason[-1][-300:] if reason else '?'}")
+            sc.wait_until("guest1 running on exactly one node", cluster.running_on, timeout=300, interval=POLL)
+            sc.wait_idle(timeout=300)
+            where = cluster.running_on()
+            sc.check("guest1 runs on exactly one node after the failure", where is not None)
+            cluster.log.wait_acks(5, timeout=120)
+            sc.check("every write acknowledged before the failure is on the disk",
+                     not cluster.writes_intact(where, before))
+        finally:   # the target repaired, the move forgotten, the failures cleaned up
+            sc.run(target, "sh", "-c", "ip link add xenbr0 type bridge && ip addr add 10.98.0.1/24 dev xenbr0 && "
+                                       "ip link set xenbr0 up")
+            sc.crm("crm_resource", "--clear", "--resource", VM, node=source)
+            sc.crm("crm_resource", "--cleanup", "--resource", VM, node=source)
         sc.wait_idle(timeout=300)
         sc.check("guest1 still runs on exactly one node", cluster.running_on() is not None)
         say(f"after the failed migration the guest runs on {cluster.running_on()} "
