@@ -217,6 +217,80 @@ def test_view_while_a_resync_runs(tmp_path):
     assert on_n2["sync_done_percent"] == replica.sync_done and on_n2["sync_eta_s"] == replica.sync_eta_s
 
 
+# --- a resync seen from both ends (after `xenha undrain n1`): progress, ETA, exit 3 --------------------------------
+def undrained(kind: str) -> S.ClusterView:
+    """crm_mon right after the undrain (a1 on n2, n1's DRBD starting again) with DRBD on
+    n1 and n2 during the resync ("resync") or after it ("synced")."""
+    return view("crm_mon_failed_c1.xml", "cib_n1_standby.xml",
+                {"n1": facts("n1", f"drbdsetup_status_{kind}_n1.json", "xl_list_n3.txt"),
+                 "n2": facts("n2", f"drbdsetup_status_{kind}_n2.json", "xl_list_n2.txt")})
+
+
+def test_view_of_a_resync_from_both_ends_and_after_it():
+    """Beyond test_view_while_a_resync_runs (the target alone): the source's replica
+    (Primary, SyncSource, its own percent) needs attention too, and once the resync has
+    ended the view has no DRBD item left for the VM; nothing else differs."""
+    resync, synced = undrained("resync"), undrained("synced")
+    assert not resync.ok
+    mine = [(a.kind, a.text) for a in resync.attention if a.subject == "a1" and a.kind.startswith("drbd")]
+    assert mine == [("drbd-resync", "a1: DRBD vm_a1 on n1 is resyncing 38.0% done, about 10 s left"),
+                    ("drbd-resync", "a1: DRBD vm_a1 on n2 is resyncing 38.1% done, about 10 s left")]
+    # the captures hold vm_a1 only: the other VMs' DRBD is "not up" in both views
+    assert [a for a in synced.attention if a.subject == "a1" and a.kind.startswith("drbd")] == []
+    assert [a for a in resync.attention if a.kind != "drbd-resync"] == list(synced.attention)
+    a1 = next(v for v in resync.to_json()["vms"] if v["name"] == "a1")
+    assert (a1["state"], a1["node"]) == ("running", "n2")
+    replicas = {r["node"]: r for r in a1["replicas"]}
+    assert (replicas["n1"]["replication"], replicas["n1"]["sync_done_percent"], replicas["n1"]["sync_eta_s"]) == (
+        {"n2": "SyncTarget"}, 37.99, 10.0)
+    assert (replicas["n2"]["role"], replicas["n2"]["replication"], replicas["n2"]["sync_done_percent"]) == (
+        "Primary", {"n1": "SyncSource"}, 38.11)
+    done = {r["node"]: r for r in next(v for v in synced.to_json()["vms"] if v["name"] == "a1")["replicas"]}
+    assert done["n1"]["disk"] == "UpToDate" and done["n1"]["sync_done_percent"] is None
+
+
+def stand_in(directory: Path, name: str, text: str) -> None:
+    directory.mkdir(exist_ok=True)
+    (directory / f"{name}.out").write_text(text)
+    (directory / name).write_text(f"#!/bin/sh\ncat '{directory / name}.out'\n")
+    (directory / name).chmod(0o755)
+
+
+def test_status_cli_exits_3_with_the_resync_in_its_json_and_table(tmp_path, monkeypatch, capsys):
+    """`xenha status` on n1 over the captures: crm_mon and cibadmin here, the node script
+    (drbdsetup status --json, xl list) through sh on n1 and through a transport to n2."""
+    from xenha.cli import operate
+    from xenha.cli.main import main
+    from xenha.operate.env import Environment
+    from xenha.tools import runner
+
+    for node, xl in (("n1", "xl_list_n3.txt"), ("n2", "xl_list_n2.txt")):
+        stand_in(tmp_path / node, "drbdsetup", sample(f"drbdsetup_status_resync_{node}.json"))
+        stand_in(tmp_path / node, "xl", sample(xl))
+    stand_in(tmp_path / "n1", "crm_mon", sample("crm_mon_failed_c1.xml"))
+    stand_in(tmp_path / "n1", "cibadmin", sample("cib_n1_standby.xml"))
+
+    class ToN2:
+        def run(self, node, argv, timeout=60.0, input=None):
+            assert node == "n2"
+            return runner.run(argv, timeout, env={"PATH": f"{tmp_path / 'n2'}:/usr/bin:/bin"})
+
+    env = Environment(ToN2(), local_node="n1", environ={"PATH": f"{tmp_path / 'n1'}:/usr/bin:/bin"})
+    monkeypatch.setattr(operate, "_env", lambda: env)
+    assert main(["status", "--json"]) == 3
+    document = json.loads(capsys.readouterr().out)
+    assert document["ok"] is False
+    assert {a["text"] for a in document["attention"] if a["kind"] == "drbd-resync"} == {
+        "a1: DRBD vm_a1 on n1 is resyncing 38.0% done, about 10 s left",
+        "a1: DRBD vm_a1 on n2 is resyncing 38.1% done, about 10 s left"}
+    a1 = next(v for v in document["vms"] if v["name"] == "a1")
+    assert [(r["node"], r["sync_done_percent"], r["sync_eta_s"]) for r in a1["replicas"]] == [
+        ("n1", 37.99, 10.0), ("n2", 38.11, 10.0)]
+    assert main(["status"]) == 3
+    table = capsys.readouterr().out
+    assert "n1: Secondary/Inconsistent Connected sync 38%" in table and "about 10 s left" in table
+
+
 def test_view_failed_vm_and_constraints():
     seen = view("crm_mon_constraints_left.xml", "cib_constraints_left.xml",
                 {"n3": facts("n3", "drbdsetup_status_n3.json", "xl_list_n3.txt")})

@@ -29,14 +29,19 @@ def shared_sample(name: str) -> str:
     return sample(name)
 
 
-@pytest.fixture
-def world(tmp_path):
+def new_world(tmp_path, **options) -> DrbdWorld:
+    """alice and bob (the caller cleans up), once the prerequisites are there."""
     need_root()
     need_tool("ip")
     need_tool("losetup")
     need_tool("drbdadm")
     installed(os.path.join(default_simbindir(), "drbdsetup"))
-    w = DrbdWorld(tmp_path / "drbd", NODES)
+    return DrbdWorld(tmp_path / "drbd", NODES, **options)
+
+
+@pytest.fixture
+def world(tmp_path):
+    w = new_world(tmp_path)
     try:
         yield w
     finally:
@@ -455,7 +460,12 @@ def test_events2_stream_shows_changes_and_helpers(world, tmp_path):
         proc.wait()
 
 
-def test_drbd84_path(world, tmp_path):
+DRBD84 = {"DRBD_DRIVER_VERSION_OVERRIDE": "8.4.11"}
+
+
+def drbd84_resource(world, tmp_path) -> str:
+    """An 8.4 resource r84 (minor 2) on every node of the world, created and up (drbdadm
+    re-executes drbdadm-84, which runs the simulated drbdsetup-84); its config file."""
     installed(os.path.join(default_simbindir(), "drbdsetup-84"))
     disks = {n: world.make_disk(n, 16) for n in world.names}
     conf = tmp_path / "r84.res"
@@ -463,14 +473,18 @@ def test_drbd84_path(world, tmp_path):
                     "    net { allow-two-primaries yes; protocol C; }\n    disk { fencing resource-and-stonith; }\n"
                     + "".join(f"    on {n} {{ device /dev/drbd2 minor 2; disk {disks[n]}; address {world.nodes[n]}:7790;"
                               " meta-disk internal; }\n" for n in world.names) + "}\n")
-    env = {"DRBD_DRIVER_VERSION_OVERRIDE": "8.4.11"}
     for name in world.names:   # the kernel's helper (drbdadm) reads this configuration
         world.set_usermode_helper(name, str(conf))
-    dry = world.drbdadm("alice", "-d", "up", "r84", config=str(conf), env=env)
+    dry = world.drbdadm("alice", "-d", "up", "r84", config=str(conf), env=DRBD84)
     assert dry.stdout.splitlines()[0] == "drbdsetup-84 new-resource r84"
     for name in world.names:
-        assert world.drbdadm(name, "create-md", "--force", "r84", config=str(conf), env=env).returncode == 0
-        assert world.drbdadm(name, "up", "r84", config=str(conf), env=env).returncode == 0
+        assert world.drbdadm(name, "create-md", "--force", "r84", config=str(conf), env=DRBD84).returncode == 0
+        assert world.drbdadm(name, "up", "r84", config=str(conf), env=DRBD84).returncode == 0
+    return str(conf)
+
+
+def test_drbd84_path(world, tmp_path):
+    conf, env = drbd84_resource(world, tmp_path), DRBD84
     q = {c: world.drbdadm("alice", c, "r84", config=str(conf), env=env).stdout for c in ("role", "cstate", "dstate")}
     assert q == {"role": "Secondary/Secondary\n", "cstate": "Connected\n", "dstate": "Inconsistent/Inconsistent\n"}
     assert world.drbdadm("alice", "primary", "--force", "r84", config=str(conf), env=env).returncode == 0

@@ -17,7 +17,7 @@ Command lines are those real `drbdadm` 9.22 generates (see `drbdadm -d`):
         [--outdated-wfc-timeout=S] [--wait-after-sb];  wait-sync-{resource|connection|volume}
     net-options R P [..]  disk-options MINOR [..]  resource-options R [..]  peer-device-options R P V [..]
     outdate MINOR  invalidate MINOR  invalidate-remote R P V  suspend-io MINOR  resume-io MINOR
-    new-current-uuid MINOR [--clear-bitmap]
+    new-current-uuid MINOR [--clear-bitmap] [--force-resync]
     get-gi R P V  show-gi R P V  check-resize MINOR  resize MINOR  --version
 
 Output formats, texts and exit codes follow drbdsetup (errors: `errors`): the status /
@@ -699,7 +699,7 @@ def config_cmd(node, cmd, pos, opts) -> int:
             roles.outdate(node, minor_of(pos[0]))
         elif cmd == "new-current-uuid":
             need(pos, 1, "minor")
-            roles.new_current_uuid(node, minor_of(pos[0]), "clear-bitmap" in opts)
+            roles.new_current_uuid(node, minor_of(pos[0]), "clear-bitmap" in opts, "force-resync" in opts)
         elif cmd == "invalidate":
             need(pos, 1, "minor")
             roles.invalidate(node, minor_of(pos[0]))

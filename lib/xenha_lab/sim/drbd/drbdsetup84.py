@@ -14,6 +14,7 @@ what drbdadm-84 generates (samples/drbd_08_84_vs_9.txt):
     role MINOR -> Primary/Secondary   cstate MINOR -> WFConnection|Connected|SyncSource|...
     dstate MINOR -> UpToDate/DUnknown   wait-connect MINOR [--wfc-timeout=S]   show [R]
     outdate MINOR   invalidate MINOR   resume-io MINOR   suspend-io MINOR
+    new-current-uuid MINOR [--clear-bitmap]
 
 8.4 has no node-ids: the two ends get ids 0 and 1 by the order of their addresses when
 they connect (events2 and status, which 8.4's drbdsetup emulates, name the one peer
@@ -264,6 +265,13 @@ def run(node, cmd, pos, opts) -> int:
                 roles.invalidate(node, minor_of(pos[0]))
             elif cmd in ("suspend-io", "resume-io"):
                 config.suspend_io(node, minor_of(pos[0]), cmd == "resume-io")
+            elif cmd == "new-current-uuid":
+                need(pos, 1, "minor")
+                if "force-resync" in opts:      # DRBD 9's; 8.4's usage lists --clear-bitmap only
+                    out(USAGE)
+                    raise DrbdError("plain", 20, "new-current-uuid: unrecognized option '--force-resync'\n")
+                by_minor(node, pos[0])
+                roles.new_current_uuid(node, minor_of(pos[0]), "clear-bitmap" in opts)
             elif cmd == "show":
                 out(show84(node))
             elif cmd == "events2":

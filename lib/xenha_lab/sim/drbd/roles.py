@@ -192,11 +192,18 @@ def invalidate(node: Node, minor: int, remote_pid: int | None = None) -> None:
     advance(node, res)
 
 
-def new_current_uuid(node: Node, minor: int, clear_bitmap: bool) -> None:
+def new_current_uuid(node: Node, minor: int, clear_bitmap: bool, force_resync: bool = False) -> None:
     """drbd_adm_new_c_uuid: a new data generation on this disk. With --clear-bitmap on a
     new resource (current UUID "just created") connected to its peers, "skip initial
     sync": every connected replica takes the new generation and is UpToDate, no data
-    moves. Otherwise the device must not be connected ((151) Need to be StandAlone)."""
+    moves. With --force-resync (DRBD 9) on such a resource: this disk is UpToDate and a
+    full sync toward those peers starts. Otherwise the device must not be connected
+    ((151) Need to be StandAlone; DRBD 8.4: not even waiting for its peer).
+
+    The disk state (LINBIT drbd_nl.c, read for facts): DRBD 9 (9.0.0 to 9.2) makes this
+    disk UpToDate on every --clear-bitmap, peer skipped or not (a single node's
+    bootstrap: a peer away gets a full sync when it connects with just-created
+    meta-data); DRBD 8.4 only when it skipped the peer's sync."""
     res, vnr = node.device(minor)
     advance(node, res)
     dev = res.devices[vnr]
@@ -205,10 +212,10 @@ def new_current_uuid(node: Node, minor: int, clear_bitmap: bool) -> None:
     disk = node.disk(dev.backing)
     skip = []
     for pid, conn in res.conns.items():
-        if clear_bitmap and conn.epoch is not None and conn.pd[vnr].repl == "Established" \
+        if (clear_bitmap or force_resync) and conn.epoch is not None and conn.pd[vnr].repl == "Established" \
                 and disk.cur == UUID_JUST_CREATED:
             skip.append(pid)
-        elif conn.epoch is not None:
+        elif conn.epoch is not None or res.v84 and conn.cstate != "StandAlone":
             raise DrbdError("fail", 151, obj=str(minor))
     if disk.cur != UUID_JUST_CREATED:
         disk.push_history()
@@ -216,13 +223,11 @@ def new_current_uuid(node: Node, minor: int, clear_bitmap: bool) -> None:
     if clear_bitmap:
         disk.bm.clear()
         disk.oos.clear()
-    if skip:
-        # only the skip makes disks UpToDate (this one and the skipped peers'); a
-        # clear-bitmap alone, with nothing connected, leaves the disk state as it is
+    if force_resync or clear_bitmap and (skip or not res.v84):
         dev.disk = "UpToDate"
         disk.set_state_flags("UpToDate")
     disk.sync_md()
-    for pid in skip:
+    for pid in skip if clear_bitmap else ():
         conn = res.conns[pid]
         local, peer = conn.paths[0]
         with SessionFile(node.net, local, peer) as sfile:
@@ -236,4 +241,8 @@ def new_current_uuid(node: Node, minor: int, clear_bitmap: bool) -> None:
                 sfile.save(sess)
     node.save(res)
     network.publish(node, res)
-    advance(node, res)
+    if force_resync and skip and not clear_bitmap:
+        # CONSIDER_RESYNC and the UUIDs sent with UUID_FLAG_RESYNC: the full sync from here
+        _reconsider_resync(node, res)
+    else:
+        advance(node, res)
