@@ -4,7 +4,7 @@ tests, a status --json capture, /proc/drbd captures)."""
 import pytest
 
 from conftest import sample
-from xenha.tools.drbd import DrbdError, parse_events2, parse_proc_drbd, parse_status_json
+from xenha.tools.drbd import DrbdError, parse_events2, parse_proc_drbd
 
 
 
@@ -66,18 +66,6 @@ def test_older_golden_without_open_key():
 def test_garbage_is_an_error():
     with pytest.raises(DrbdError):
         parse_events2("No currently configured DRBD found.\n")
-
-
-def test_status_json_capture():
-    text = sample("drbd9_status_json.txt")
-    text = text[text.index("\n[\n") + 1:]
-    resources = parse_status_json(text)
-    first = resources["1-single-0"]
-    assert first.role == "Secondary" and first.devices[0].disk == "UpToDate" and first.devices[0].minor == 2
-    connection = first.connections[1]
-    assert connection.connected and connection.peer_role == "Primary"
-    assert first.peer_devices[(1, 0)].peer_disk == "UpToDate"
-    assert resources["1-single-1"].devices[0].quorum is False
 
 
 def test_proc_drbd_84():

@@ -65,16 +65,11 @@ class HandlerError(Exception):
 
 def say(message: str, error: bool = False) -> None:
     message = one_line(message)   # odd bytes from the environment never make it fail
-    # The kernel runs DRBD's helpers with no file descriptors open: Python's stderr is
-    # then None. Seen on DRBD 8.4: the handler died writing to it, exit 1, and every
-    # resync was refused ("before-resync-target handler returned 1, dropping connection").
-    stream = sys.stderr
-    if stream is not None:
-        try:
-            stream.write(f"xenha-resync-snapshot: {message}\n")
-            stream.flush()
-        except (OSError, ValueError):
-            pass
+    try:   # (run by DRBD's kernel it has a stderr only through its launcher: xenha.stdio)
+        sys.stderr.write(f"xenha-resync-snapshot: {message}\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
     try:
         import syslog
         syslog.openlog("xenha-resync-snapshot", syslog.LOG_PID, syslog.LOG_DAEMON)

@@ -7,7 +7,7 @@ return the same `ResourceState`:
 - DRBD 9 (`state_from_events2`): `drbdsetup events2 --now RES` (one line per object: resource,
   device, connection, peer-device, path; `exists -` ends the dump) — text, one call, no
   JSON import. `events2` streams (create/change/destroy lines) replay onto the same
-  model. `drbdsetup status --json` is parsed too (handlers, operators).
+  model. (`xenha status` reads `drbdsetup status --json` itself: xenha.operate.state.)
 - DRBD 8.4 (`state_from_drbdadm_84`): drbdadm's role/cstate/dstate (`Primary/Secondary`,
   `Connected`, `UpToDate/UpToDate`), mapped onto DRBD 9's model by `state_84`, the one
   place that knows how 8.4's connection states fold replication in. `/proc/drbd` of 8.4
@@ -307,47 +307,6 @@ def parse_events2(text: str) -> dict:
             continue
         else:
             raise DrbdError(f"unknown events2 object {kind!r}: {line!r}")
-    return resources
-
-
-def parse_status_json(text: str) -> dict:
-    """{resource name: ResourceState} from `drbdsetup status --json` (tolerant of the
-    fields older drbd-utils omit)."""
-    import json
-
-    try:
-        document = json.loads(text)
-    except ValueError as bad:
-        raise DrbdError(f"unreadable drbdsetup status --json: {bad}") from None
-    resources = {}
-    for entry in document:
-        state = ResourceState(entry.get("name", ""))
-        state.role = entry.get("role", "Unknown")
-        state.suspended = "yes" if entry.get("suspended") else "no"
-        for raw in entry.get("devices", []):
-            device = Device()
-            device.volume, device.minor = raw.get("volume"), raw.get("minor")
-            device.disk = raw.get("disk-state", "DUnknown")
-            device.client = bool(raw.get("client", False))
-            device.open = raw.get("open")
-            device.quorum = bool(raw.get("quorum", True))
-            state.devices[device.volume] = device
-        for raw in entry.get("connections", []):
-            connection = Connection()
-            connection.peer_node_id = raw.get("peer-node-id")
-            connection.name = raw.get("name", "")
-            connection.state = raw.get("connection-state", "StandAlone")
-            connection.peer_role = raw.get("peer-role", "Unknown")
-            state.connections[connection.peer_node_id] = connection
-            for peer_raw in raw.get("peer_devices", []):
-                peer = PeerDevice()
-                peer.peer_node_id, peer.volume = connection.peer_node_id, peer_raw.get("volume")
-                peer.replication = peer_raw.get("replication-state", "Off")
-                peer.peer_disk = peer_raw.get("peer-disk-state", "DUnknown")
-                peer.done = peer_raw.get("percent-resync-done")
-                peer.resync_suspended = str(peer_raw.get("resync-suspended", "no"))
-                state.peer_devices[(peer.peer_node_id, peer.volume)] = peer
-        resources[state.name] = state
     return resources
 
 
